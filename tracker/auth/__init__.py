@@ -1,0 +1,1 @@
+"""Login, users, workspaces and roles, API tokens."""

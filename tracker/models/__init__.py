@@ -1,0 +1,46 @@
+"""Typed SQLAlchemy 2.0 models; importing this package registers every table."""
+
+from tracker.models.events import (
+    VAR_COUNT,
+    Conversion,
+    CostUpdate,
+    OutboxMessage,
+    PostbackLog,
+    Visit,
+)
+from tracker.models.setup import (
+    AffiliateNetwork,
+    Campaign,
+    CostModel,
+    Flow,
+    Lander,
+    Offer,
+    RedirectMode,
+    SetupVersion,
+    TrafficSource,
+)
+from tracker.models.users import ApiToken, LoginFailure, Membership, Role, User, Workspace
+
+__all__ = [
+    "VAR_COUNT",
+    "AffiliateNetwork",
+    "ApiToken",
+    "Campaign",
+    "Conversion",
+    "CostModel",
+    "CostUpdate",
+    "Flow",
+    "Lander",
+    "LoginFailure",
+    "Membership",
+    "Offer",
+    "OutboxMessage",
+    "PostbackLog",
+    "RedirectMode",
+    "Role",
+    "SetupVersion",
+    "TrafficSource",
+    "User",
+    "Visit",
+    "Workspace",
+]

@@ -1,0 +1,47 @@
+"""The production server: gunicorn running ``create_app`` in each worker process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def run_server(bind: str, workers: int, extra: dict[str, Any] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; workers finish their requests first (graceful shutdown)."""
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:  # not on Windows: a single-process server still works for a trial
+        from tracker import create_app
+
+        create_app().run(host=bind.rsplit(":", 1)[0], port=int(bind.rsplit(":", 1)[1]))
+        return
+
+    options: dict[str, Any] = {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "sync",
+        # A visitor's request is milliseconds; a slow report may take seconds.
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "keepalive": 2,
+        # Each worker opens its own store connections and GeoIP readers after the fork.
+        "preload_app": False,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "tracker",
+        **(extra or {}),
+    }
+
+    class TrackerServer(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            from tracker import create_app
+
+            return create_app()
+
+    TrackerServer().run()

@@ -1,0 +1,33 @@
+// Progressive enhancement only: every page works without this file.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // A select inside a [data-autosubmit] form submits it on change (workspace switcher).
+  document.querySelectorAll("form[data-autosubmit] select").forEach((select) => {
+    select.addEventListener("change", () => select.form.submit());
+  });
+
+  // <button data-copy="#id"> copies the text (or value) of the element it names.
+  document.querySelectorAll("[data-copy]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const target = document.querySelector(button.dataset.copy);
+      if (!target) return;
+      const text = "value" in target ? target.value : target.textContent;
+      try {
+        await navigator.clipboard.writeText(text.trim());
+      } catch {
+        if (target.select) { target.select(); document.execCommand("copy"); }
+      }
+      const label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(() => { button.textContent = label; }, 1500);
+    });
+  });
+
+  // <form data-confirm="Archive this offer?"> asks before submitting.
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+});

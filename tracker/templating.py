@@ -1,0 +1,75 @@
+"""Template globals and filters: the acting workspace, money, percentages, times in the
+account's zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_login import current_user
+
+from tracker.auth.forms import LogoutForm, WorkspaceForm
+from tracker.auth.services import memberships_of
+from tracker.auth.sessions import current_membership
+from tracker.config import Settings
+
+
+def format_money(value: Decimal | float | int | None, places: int = 2) -> str:
+    if value is None:
+        return "—"
+    quantized = Decimal(value).quantize(Decimal(1).scaleb(-places))
+    return f"{quantized:,.{places}f}"
+
+
+def format_percent(value: Decimal | float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{Decimal(value):,.2f}%"
+
+
+def format_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    settings: Settings = current_app.config["SETTINGS"]
+    return value.astimezone(settings.zone).strftime(fmt)
+
+
+# Main navigation, in a buyer's order; an entry shows once its endpoint exists.
+NAVIGATION = [
+    ("home.index", "Overview"),
+    ("reports.index", "Reports"),
+    ("setup.campaigns", "Campaigns"),
+    ("setup.flows", "Flows"),
+    ("setup.offers", "Offers"),
+    ("setup.landers", "Landers"),
+    ("setup.traffic_sources", "Traffic sources"),
+    ("setup.affiliate_networks", "Networks"),
+    ("conversions.index", "Conversions"),
+    ("conversions.postback_log", "Postback log"),
+    ("settings.index", "Settings"),
+]
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters and the layout's context (navigation, workspace switcher, logout form)."""
+    app.jinja_env.filters.update(money=format_money, percent=format_percent, localtime=format_time)
+
+    @app.context_processor
+    def layout_context() -> dict[str, Any]:
+        if not current_user.is_authenticated or request.blueprint == "api":
+            return {}
+        membership = current_membership()
+        switcher = WorkspaceForm()
+        switcher.workspace_id.choices = [
+            (m.workspace_id, m.workspace.name) for m in memberships_of(current_user)
+        ]
+        switcher.workspace_id.data = membership.workspace_id
+        return {
+            "nav_items": [(e, label) for e, label in NAVIGATION if e in current_app.view_functions],
+            "membership": membership,
+            "workspace_switcher": switcher,
+            "logout_form": LogoutForm(),
+            "settings": current_app.config["SETTINGS"],
+        }

@@ -1,0 +1,36 @@
+"""Request helpers shared by the blueprints."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from tracker.config import Settings
+
+
+def client_ip() -> str:
+    """The visitor's IP: the socket's address, or with N trusted proxies the N-th
+    X-Forwarded-For entry from the right (entries further left are the client's to forge)."""
+    settings: Settings = current_app.config["SETTINGS"]
+    remote = request.remote_addr or ""
+    hops = settings.trusted_proxies
+    if hops <= 0:
+        return remote
+    forwarded = [
+        part.strip()
+        for header in request.headers.getlist("X-Forwarded-For")
+        for part in header.split(",")
+        if part.strip()
+    ]
+    if len(forwarded) < hops:
+        return forwarded[0] if forwarded else remote
+    return forwarded[-hops]
+
+
+def wants_json() -> bool:
+    """True when the client prefers JSON to HTML (API clients, fetch calls)."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and (
+        request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
