@@ -42,14 +42,16 @@ def test_token_acts_as_its_user(api: Callable[..., ApiClient]) -> None:
     assert response.status_code == 200
     assert response.json["email"] == caller.user.email
     assert response.json["workspaces"] == [
-        {"id": caller.user.memberships[0].workspace_id, "name": "Client A", "role": "viewer",
-         "is_default": True}
+        {
+            "id": caller.user.memberships[0].workspace_id,
+            "name": "Client A",
+            "role": "viewer",
+            "is_default": True,
+        }
     ]
 
 
-def test_token_is_stored_hashed_and_revocable(
-    api: Callable[..., ApiClient], db: Session
-) -> None:
+def test_token_is_stored_hashed_and_revocable(api: Callable[..., ApiClient], db: Session) -> None:
     caller = api(Role.BUYER)
     stored = db.scalars(select(ApiToken)).one()
     assert caller.token not in (stored.token_hash, stored.prefix)

@@ -18,7 +18,9 @@ from tracker.models import Membership, Role, User, Workspace
 
 
 @pytest.fixture
-def cli(app: object, database_url: str, tmp_root: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(
+    app: object, database_url: str, tmp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> CliRunner:
     """A runner whose commands build their own app on the test store, as `tracker` would."""
     monkeypatch.setenv("TRACKER_DATABASE_URL", database_url)
     monkeypatch.setenv("TRACKER_INSTANCE_PATH", str(tmp_root / "instance"))
@@ -43,8 +45,16 @@ def test_users_create_generates_a_password_printed_alone(cli: CliRunner, db: Ses
 def test_users_create_with_password_stdin_and_workspace(cli: CliRunner, db: Session) -> None:
     result = cli.invoke(
         main,
-        ["users", "create", "v@example.com", "--role", "viewer", "--password-stdin",
-         "--workspace", "Client A"],
+        [
+            "users",
+            "create",
+            "v@example.com",
+            "--role",
+            "viewer",
+            "--password-stdin",
+            "--workspace",
+            "Client A",
+        ],
         input="a long enough password\n",
     )
     assert result.exit_code == 0, result.output
@@ -61,7 +71,8 @@ def test_users_create_refuses_bad_input(cli: CliRunner) -> None:
     assert bad_email.exit_code == 1
     assert "not an email address" in bad_email.stderr
     short = cli.invoke(
-        main, ["users", "create", "a@example.com", "--role", "buyer", "--password-stdin"],
+        main,
+        ["users", "create", "a@example.com", "--role", "buyer", "--password-stdin"],
         input="short\n",
     )
     assert short.exit_code == 1
@@ -88,8 +99,14 @@ def test_tokens_create_for_unknown_user_fails_clearly(cli: CliRunner) -> None:
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for args in (["--help"], ["db", "upgrade", "--help"], ["users", "create", "--help"],
-                 ["tokens", "create", "--help"], ["serve", "--help"], ["quickstart", "--help"]):
+    for args in (
+        ["--help"],
+        ["db", "upgrade", "--help"],
+        ["users", "create", "--help"],
+        ["tokens", "create", "--help"],
+        ["serve", "--help"],
+        ["quickstart", "--help"],
+    ):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, args
         assert "Usage:" in result.output

@@ -10,8 +10,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from flask_login import current_user
 
-from tracker.auth.forms import LogoutForm, WorkspaceForm
-from tracker.auth.services import memberships_of
+from tracker.auth.forms import LogoutForm, WorkspaceForm, workspace_choices
 from tracker.auth.sessions import current_membership
 from tracker.config import Settings
 
@@ -62,9 +61,7 @@ def register_template_helpers(app: Flask) -> None:
             return {}
         membership = current_membership()
         switcher = WorkspaceForm()
-        switcher.workspace_id.choices = [
-            (m.workspace_id, m.workspace.name) for m in memberships_of(current_user)
-        ]
+        switcher.workspace_id.choices = workspace_choices(current_user)
         switcher.workspace_id.data = membership.workspace_id
         return {
             "nav_items": [(e, label) for e, label in NAVIGATION if e in current_app.view_functions],

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectField
+from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Length
+
+from tracker.auth.services import memberships_of
+from tracker.models.users import User
 
 
 class LoginForm(FlaskForm):
@@ -19,3 +22,8 @@ class LogoutForm(FlaskForm):
 
 class WorkspaceForm(FlaskForm):
     workspace_id = SelectField("Workspace", coerce=int)
+
+
+def workspace_choices(user: User) -> list[SelectChoice]:
+    """The user's workspaces as choices of the switcher."""
+    return [SelectChoice(str(m.workspace_id), m.workspace.name) for m in memberships_of(user)]

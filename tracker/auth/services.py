@@ -250,3 +250,72 @@ def revoke_api_token(session: DbSession, user: User, token_id: int) -> bool:
 
 def find_user(session: DbSession, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+# --- workspace members (the admin's page) -------------------------------------------------------
+
+
+def members_of(session: DbSession, workspace_id: int) -> list[Membership]:
+    """The workspace's memberships, by email."""
+    return list(
+        session.scalars(
+            select(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.workspace_id == workspace_id)
+            .order_by(User.email)
+        )
+    )
+
+
+def _admin_count(session: DbSession, workspace_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.workspace_id == workspace_id, Membership.role == Role.ADMIN)
+        )
+        or 0
+    )
+
+
+def change_member_role(session: DbSession, workspace_id: int, user_id: int, role: Role) -> None:
+    """Change a member's role; a workspace always keeps at least one admin."""
+    membership = session.scalar(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+    if membership is None:
+        raise AuthError("no such member in this workspace", field="user_id")
+    if (
+        membership.role is Role.ADMIN
+        and role is not Role.ADMIN
+        and _admin_count(session, workspace_id) <= 1
+    ):
+        raise AuthError("a workspace needs at least one admin", field="role")
+    membership.role = role
+    session.flush()
+
+
+def remove_member(session: DbSession, workspace_id: int, user_id: int) -> None:
+    """Take a user out of a workspace (their account and other workspaces stay)."""
+    membership = session.scalar(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+    if membership is None:
+        raise AuthError("no such member in this workspace", field="user_id")
+    if membership.role is Role.ADMIN and _admin_count(session, workspace_id) <= 1:
+        raise AuthError("a workspace needs at least one admin", field="user_id")
+    session.delete(membership)
+    session.flush()
+
+
+def tokens_of(session: DbSession, user: User) -> list[ApiToken]:
+    """The user's tokens, newest first, revoked ones included."""
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    )

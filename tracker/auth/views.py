@@ -17,8 +17,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
-from tracker.auth.forms import LoginForm, LogoutForm, WorkspaceForm
-from tracker.auth.services import LoginThrottled, authenticate, membership_in, memberships_of
+from tracker.auth.forms import LoginForm, LogoutForm, WorkspaceForm, workspace_choices
+from tracker.auth.services import LoginThrottled, authenticate, membership_in
 from tracker.auth.sessions import WORKSPACE_SESSION_KEY, public
 from tracker.config import Settings
 from tracker.extensions import db
@@ -95,7 +95,7 @@ def switch_workspace() -> ResponseReturnValue:
     """Act in another of the user's workspaces."""
     user: User = current_user
     form = WorkspaceForm()
-    form.workspace_id.choices = [(m.workspace_id, m.workspace.name) for m in memberships_of(user)]
+    form.workspace_id.choices = workspace_choices(user)
     if form.validate_on_submit() and membership_in(user, form.workspace_id.data):
         session[WORKSPACE_SESSION_KEY] = form.workspace_id.data
     else:

@@ -1,0 +1,1 @@
+"""The settings pages: the account, workspace members, API tokens, what the tracker runs with."""
