@@ -69,9 +69,11 @@ def _init_store(app: Flask) -> None:
 def _init_auth(app: Flask) -> None:
     from tracker.auth.sessions import init_auth
     from tracker.extensions import csrf
+    from tracker.security import init_security
 
     csrf.init_app(app)
     init_auth(app)
+    init_security(app)
 
 
 def _register_blueprints(app: Flask) -> None:
