@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from flask import current_app
+from sqlalchemy.types import TypeDecorator
 
 config = context.config
 store = current_app.extensions["migrate"].db
 target_metadata = store.metadata
+
+
+def render_item(kind: str, obj: Any, _context: Any) -> str | bool:
+    """Render our column types by their plain SQL type, so migrations never import the app."""
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{type(obj.impl_instance).__name__}()"
+    return False
 
 
 def run_offline() -> None:
@@ -30,6 +40,7 @@ def run_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()

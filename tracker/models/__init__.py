@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2.0 models; importing this package registers every table."""
 
+from tracker.models.audit import AuditEntry
 from tracker.models.events import (
     VAR_COUNT,
     Conversion,
@@ -25,6 +26,7 @@ __all__ = [
     "VAR_COUNT",
     "AffiliateNetwork",
     "ApiToken",
+    "AuditEntry",
     "Campaign",
     "Conversion",
     "CostModel",
