@@ -6,6 +6,7 @@ from flask import Blueprint, g, request
 from flask.typing import ResponseReturnValue
 
 from tracker.api.errors import ApiError
+from tracker.audit import set_actor
 from tracker.auth.services import user_for_token
 from tracker.extensions import csrf, db
 
@@ -28,6 +29,7 @@ def authenticate_bearer() -> ResponseReturnValue | None:
         raise ApiError(401, "unauthorized", "the token is unknown or revoked")
     db.session.commit()  # last_used_at
     g.api_user = user
+    set_actor(db.session, user.id, user.email)
     return None
 
 

@@ -14,6 +14,7 @@ from flask import Flask, abort, current_app, g, request, session
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from tracker.audit import set_actor
 from tracker.auth.services import membership_in
 from tracker.extensions import db, login_manager
 from tracker.models.users import Membership, Role, User
@@ -61,6 +62,7 @@ def _require_login() -> ResponseReturnValue | None:
         return None
     if not current_user.is_authenticated:
         return cast(ResponseReturnValue, login_manager.unauthorized())
+    set_actor(db.session, current_user.id, current_user.email)
     return None
 
 
