@@ -67,3 +67,31 @@ def test_without_an_actor_the_system_is_named(
     db.info.pop("audit_actor", None)
     make_offer()
     assert entries(db)[-1].actor_email == "system"
+
+
+def test_change_log_page_shows_this_workspace_only(
+    client: object, login: Callable[..., object], db: Session, make_offer: Callable[..., Offer]
+) -> None:
+    from flask.testing import FlaskClient
+
+    assert isinstance(client, FlaskClient)
+    make_offer(name="Visible offer")
+    other = Workspace(name="Elsewhere")
+    db.add(other)
+    db.flush()
+    db.add(Offer(workspace_id=other.id, name="Hidden offer", url="https://x.example/"))
+    db.commit()
+    login("buyer")
+    page = client.get("/settings/audit")
+    assert page.status_code == 200
+    assert "Visible offer" in page.text
+    assert "Hidden offer" not in page.text
+    assert "Hidden offer" not in client.get("/settings/audit?entity=offer").text
+
+
+def test_viewers_do_not_read_the_change_log(client: object, login: Callable[..., object]) -> None:
+    from flask.testing import FlaskClient
+
+    assert isinstance(client, FlaskClient)
+    login("viewer")
+    assert client.get("/settings/audit").status_code == 403

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
+from tracker.audit import AUDITED_TABLES
 from tracker.auth.services import (
     AuthError,
     change_member_role,
@@ -21,6 +23,7 @@ from tracker.auth.services import (
 from tracker.auth.sessions import current_membership, role_required
 from tracker.config import Settings
 from tracker.extensions import db
+from tracker.models.audit import AuditEntry
 from tracker.models.users import Role, User
 from tracker.settings.forms import (
     AddMemberForm,
@@ -195,3 +198,30 @@ def token_revoke() -> ResponseReturnValue:
     else:
         flash("No such live token of yours.", "error")
     return redirect(url_for("settings.tokens"))
+
+
+AUDIT_PAGE_SIZE = 100
+
+
+@settings_bp.get("/audit")
+@role_required(Role.BUYER)
+def audit() -> ResponseReturnValue:
+    """Who changed which setup object, when, from what to what (newest first)."""
+    entity = request.args.get("entity", "")
+    try:
+        before_id = int(request.args.get("before", "0"))
+    except ValueError:
+        before_id = 0
+    query = select(AuditEntry).where(AuditEntry.workspace_id == current_membership().workspace_id)
+    if entity in AUDITED_TABLES:
+        query = query.where(AuditEntry.entity == entity)
+    if before_id > 0:
+        query = query.where(AuditEntry.id < before_id)
+    rows = list(db.session.scalars(query.order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE_SIZE)))
+    return render_template(
+        "settings/audit.html",
+        entries=rows,
+        entity=entity,
+        entities=sorted(AUDITED_TABLES),
+        next_before=rows[-1].id if len(rows) == AUDIT_PAGE_SIZE else None,
+    )
