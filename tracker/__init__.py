@@ -84,11 +84,13 @@ def _register_blueprints(app: Flask) -> None:
     from tracker.health import health_bp
     from tracker.home import home_bp
     from tracker.settings.views import settings_bp
+    from tracker.tracking.views import tracking_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(tracking_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 
 

@@ -1,0 +1,1 @@
+"""The hot path: campaign visits (``/c/<key>``) and click-throughs (``/click``)."""

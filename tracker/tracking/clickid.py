@@ -1,0 +1,38 @@
+"""Click IDs: ULIDs in lower-case Crockford base32 (26 characters, URL-safe, time-ordered,
+80 random bits so they cannot be guessed), and the cookie that carries one."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+# Crockford's alphabet: no I, L, O, U, so an ID read aloud or retyped survives.
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_SHIFTS = tuple(range(125, -1, -5))  # 26 groups of 5 bits cover the 128-bit value
+_CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}")
+# Click IDs of other formats (imported visits, other trackers' IDs) are still looked up.
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+# The first-party cookie set on every campaign visit; /click and the conversion pixel read it.
+CLICK_COOKIE = "cid"
+CLICK_COOKIE_MAX_AGE = 30 * 24 * 3600
+
+
+def new_click_id(now_ns: int | None = None) -> str:
+    """A new ULID: 48 bits of milliseconds since the epoch, then 80 random bits."""
+    millis = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    return "".join([_ALPHABET[(value >> shift) & 31] for shift in _SHIFTS])
+
+
+def normalize_click_id(raw: str | None) -> str | None:
+    """The click ID to look up, or None when ``raw`` cannot be one (no store read for junk)."""
+    if not raw:
+        return None
+    candidate = raw.strip()
+    if _CROCKFORD.fullmatch(candidate):
+        return candidate.lower()  # Crockford base32 is case-insensitive
+    if _URL_SAFE.fullmatch(candidate):
+        return candidate
+    return None

@@ -1,0 +1,286 @@
+"""The hot path's two services: a campaign visit and a lander click-through.
+
+They take plain values (what the view read from the request) and answer a plain outcome (where
+to send the visitor, how, with which click ID); the view turns that into a response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping
+
+from tracker.models.events import VAR_COUNT
+from tracker.models.setup import CostModel, RedirectMode
+from tracker.tracking import recorder
+from tracker.tracking.clickid import new_click_id, normalize_click_id
+from tracker.tracking.enrich import (
+    NO_HINTS,
+    UA_MAX_LENGTH,
+    ClientHints,
+    apply_client_hints,
+    parse_user_agent,
+    primary_language,
+    referrer_domain,
+)
+from tracker.tracking.geoip import GeoResolver
+from tracker.tracking.routing import Destination, PathRoute
+from tracker.tracking.snapshot import CampaignSnapshot, SnapshotCache
+from tracker.tracking.tokens import visit_token_values
+
+log = logging.getLogger(__name__)
+
+MAX_COST = Decimal("99999999")  # Numeric(14, 6)
+SIX_PLACES = Decimal("0.000001")
+THOUSAND = Decimal(1000)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingState:
+    """What one process keeps for the hot path: campaign snapshots and GeoIP readers."""
+
+    snapshots: SnapshotCache
+    geo: GeoResolver
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRequest:
+    """A campaign URL hit, as read from the request."""
+
+    key: str
+    params: Mapping[str, str]
+    ip: str
+    user_agent: str
+    accept_language: str = ""
+    referrer: str = ""
+    hints: ClientHints = NO_HINTS
+    hints_retry: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Send the visitor to ``url`` in ``mode``; ``click_id`` goes into the tracker's cookie."""
+
+    url: str
+    mode: RedirectMode
+    click_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """Nothing to send the visitor to: unknown campaign or visit, or everything paused."""
+
+    reason: str
+    click_id: str | None = None  # set when a visit was still recorded
+
+
+@dataclass(frozen=True, slots=True)
+class AskClientHints:
+    """Answer first with Critical-CH (the campaign wants exact model and OS version)."""
+
+
+VisitOutcome = Redirect | NotFound | AskClientHints
+
+
+def _cost(snapshot: CampaignSnapshot, raw: str | None) -> Decimal:
+    """The visit's cost under the campaign's cost model (cpa and revshare cost per conversion)."""
+    model = snapshot.cost_model
+    if model is CostModel.CPC:
+        value = snapshot.cost_value or Decimal(0)
+    elif model is CostModel.CPM:
+        value = (snapshot.cost_value or Decimal(0)) / THOUSAND
+    elif model is CostModel.AUTO:
+        value = parse_cost(raw)
+    else:
+        return Decimal(0)
+    return value.quantize(SIX_PLACES) if Decimal(0) <= value < MAX_COST else Decimal(0)
+
+
+def parse_cost(raw: str | None) -> Decimal:
+    """A cost parameter as sent ("0.0035", "0,0035"); 0 for junk or an unreplaced macro."""
+    if not raw:
+        return Decimal(0)
+    try:
+        value = Decimal(raw.strip().replace(",", "."))
+    except InvalidOperation:
+        return Decimal(0)
+    if not value.is_finite() or value < 0 or value >= MAX_COST:
+        return Decimal(0)
+    return value.quantize(SIX_PLACES)
+
+
+def _param(params: Mapping[str, str], name: str) -> str:
+    return (params.get(name) or "") if name else ""
+
+
+def track_visit(
+    state: TrackingState, engine: Engine, visit: VisitRequest, now: datetime
+) -> VisitOutcome:
+    """Record a campaign visit and choose where it goes (lander, else offer)."""
+    snapshot = state.snapshots.by_key(engine, visit.key)
+    if snapshot is None:
+        return NotFound("unknown campaign")
+    if (
+        snapshot.critical_client_hints
+        and visit.hints.ua is not None
+        and visit.hints.model is None
+        and not visit.hints_retry
+    ):
+        return AskClientHints()
+
+    user_agent = visit.user_agent[:UA_MAX_LENGTH]
+    device = apply_client_hints(parse_user_agent(user_agent), visit.hints)
+    geo = state.geo.lookup(visit.ip)
+    source = snapshot.source
+    params = visit.params
+    click_id = new_click_id()
+    values: dict[str, Any] = {
+        "click_id": click_id,
+        "created_at": now,
+        "workspace_id": snapshot.workspace_id,
+        "campaign_id": snapshot.id,
+        "traffic_source_id": source.id,
+        "flow_id": snapshot.routes.flow_id,
+        "rule": None,
+        "path": None,
+        "lander_id": None,
+        "offer_id": None,
+        "clicks": 0,
+        "clicked_at": None,
+        "ip": visit.ip,
+        "user_agent": user_agent,
+        "is_bot": device.is_bot,
+        "device_type": device.device_type,
+        "brand": device.brand,
+        "model": device.model,
+        "os": device.os,
+        "os_version": device.os_version,
+        "browser": device.browser,
+        "browser_version": device.browser_version,
+        "country": geo.country,
+        "region": geo.region,
+        "city": geo.city,
+        "isp": geo.isp,
+        "asn": geo.asn,
+        "connection_type": geo.connection_type,
+        "language": primary_language(visit.accept_language),
+        "referrer": visit.referrer,
+        "referrer_domain": referrer_domain(visit.referrer),
+        "external_id": _param(params, source.external_id_param),
+        "cost": _cost(snapshot, _param(params, source.cost_param) or None),
+    }
+    for n in range(VAR_COUNT):
+        values[f"var{n + 1}"] = _param(params, source.var_params[n])
+
+    route = snapshot.routes.route(values)
+    destination: Destination | None = None
+    mode = snapshot.redirect_mode
+    if route is not None:
+        values["rule"] = route.rule
+        values["path"] = route.path.label
+        mode = route.path.redirect_mode or mode
+        if route.lander is not None:
+            values["lander_id"] = route.lander.id
+            destination = route.lander
+        elif route.offer is not None:
+            # Straight to an offer: the visit is its own click-through.
+            values["offer_id"] = route.offer.id
+            values["clicks"] = 1
+            values["clicked_at"] = now
+            destination = route.offer
+
+    recorder.insert_visit(engine, values)
+    if destination is None:
+        log.warning("campaign %s has no live lander or offer; visit %s", snapshot.id, click_id)
+        return NotFound("nothing to show", click_id)
+    tokens = visit_token_values(
+        values,
+        campaign_name=snapshot.name,
+        traffic_source_name=source.name,
+        lander_name=route.lander.name if route and route.lander else "",
+        offer_name=route.offer.name if route and route.offer else "",
+    )
+    return Redirect(destination.url.render(tokens), mode, click_id)
+
+
+def _offer_path(snapshot: CampaignSnapshot, visit: RowMapping) -> PathRoute | None:
+    routes = snapshot.routes
+    path = routes.find_path(visit["rule"], visit["path"])
+    if path is not None and path.offers:
+        return path
+    return routes.path_with_lander(visit["lander_id"])
+
+
+def track_click(
+    state: TrackingState,
+    engine: Engine,
+    click_ids: Iterable[str | None],
+    slot: int | None,
+    now: datetime,
+    campaign_key: str | None = None,
+) -> Redirect | NotFound:
+    """Record a lander's click-through on its visit and choose the offer (n-th, or by weight).
+
+    ``click_ids`` are tried in order (the ``cid`` parameter, then the cookie). Without a known
+    visit, a ``campaign_key`` hint still sends the visitor to an offer of that campaign, with
+    nothing recorded (there is no visit to count the click on).
+    """
+    visit = None
+    for raw in click_ids:
+        click_id = normalize_click_id(raw)
+        if click_id is not None:
+            visit = recorder.find_visit(engine, click_id)
+            if visit is not None:
+                break
+    if visit is None:
+        return _click_without_visit(state, engine, slot, campaign_key)
+
+    snapshot = state.snapshots.by_id(engine, visit["campaign_id"])
+    if snapshot is None:
+        return NotFound("campaign gone")
+    path = _offer_path(snapshot, visit)
+    if path is None:
+        return NotFound("no live offer")
+    offer = (path.offer_at(slot) if slot is not None else None) or path.pick_offer()
+    if offer is None:
+        return NotFound("no live offer")
+    recorder.record_click(engine, visit["id"], offer.id, now)
+    lander = next((d for d in path.landers if d.id == visit["lander_id"]), None)
+    tokens = visit_token_values(
+        {**visit, "offer_id": offer.id},
+        campaign_name=snapshot.name,
+        traffic_source_name=snapshot.source.name,
+        lander_name=lander.name if lander else "",
+        offer_name=offer.name,
+    )
+    mode = path.redirect_mode or snapshot.redirect_mode
+    return Redirect(offer.url.render(tokens), mode, visit["click_id"])
+
+
+def _click_without_visit(
+    state: TrackingState, engine: Engine, slot: int | None, campaign_key: str | None
+) -> Redirect | NotFound:
+    if not campaign_key:
+        return NotFound("unknown visit")
+    snapshot = state.snapshots.by_key(engine, campaign_key)
+    if snapshot is None:
+        return NotFound("unknown visit")
+    path = snapshot.routes.path_with_lander(None)
+    if path is None:
+        return NotFound("unknown visit")
+    offer = (path.offer_at(slot) if slot is not None else None) or path.pick_offer()
+    if offer is None:
+        return NotFound("unknown visit")
+    log.info("click without a known visit sent to campaign %s's offer %s", snapshot.id, offer.id)
+    tokens = visit_token_values(
+        {"campaign_id": snapshot.id, "traffic_source_id": snapshot.source.id, "offer_id": offer.id},
+        campaign_name=snapshot.name,
+        traffic_source_name=snapshot.source.name,
+        offer_name=offer.name,
+    )
+    return Redirect(offer.url.render(tokens), path.redirect_mode or snapshot.redirect_mode, "")
