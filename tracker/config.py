@@ -51,6 +51,8 @@ class Settings:
     login_throttle_window: int = 300
     # Largest page an API list answers.
     api_max_per_page: int = 200
+    # Days the postback log keeps its rows (the worker deletes older ones); 0 keeps them all.
+    postback_log_retention_days: int = 30
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -77,6 +79,8 @@ class Settings:
             raise ConfigError(f"TRACKER_CURRENCY: not an ISO 4217 code: {self.currency!r}")
         if self.trusted_proxies < 0:
             raise ConfigError("TRACKER_TRUSTED_PROXIES: must be 0 or more")
+        if self.postback_log_retention_days < 0:
+            raise ConfigError("TRACKER_POSTBACK_LOG_RETENTION_DAYS: must be 0 or more")
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2.0 models; importing this package registers every table."""
 
 from tracker.models.audit import AuditEntry
+from tracker.models.conversions import ConversionType
 from tracker.models.events import (
     VAR_COUNT,
     Conversion,
@@ -29,6 +30,7 @@ __all__ = [
     "AuditEntry",
     "Campaign",
     "Conversion",
+    "ConversionType",
     "CostModel",
     "CostUpdate",
     "Flow",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -129,6 +130,16 @@ class Conversion(Base):
     visit_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The buyer's type for this ``et`` (conversion_type.id), resolved when recorded; the two
+    # flags copy the type's (kept in step when the type changes), so reports filter without a
+    # join. No type: both true. No foreign key: adding one to this table on SQLite means
+    # rebuilding it, which would null the postback log's links; the type's services keep it
+    # right (deleting a type clears it here).
+    conversion_type_id: Mapped[int | None] = mapped_column(Integer)
+    counts_as_conversion: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    counts_in_revenue: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # How it arrived: postback, pixel, script, upload.
+    source: Mapped[str] = mapped_column(String(16), default="postback", server_default="postback")
 
 
 class CostUpdate(Base):
@@ -161,7 +172,10 @@ class PostbackLog(Base):
     """Every postback or pixel call, accepted or refused, with its reason."""
 
     __tablename__ = "postback_log"
-    __table_args__ = (Index("ix_postback_log_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_postback_log_created", "created_at"),
+        Index("ix_postback_log_workspace_created", "workspace_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
