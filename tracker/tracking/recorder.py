@@ -76,11 +76,16 @@ _CLICK = (
 
 
 def fit(values: dict[str, Any]) -> dict[str, Any]:
-    """Cut every string value to its column's length (PostgreSQL refuses longer ones)."""
-    for name, limit in STRING_LIMITS.items():
-        value = values.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            values[name] = value[:limit]
+    """Make every string storable: NUL characters dropped and cut to its column's length
+    (PostgreSQL refuses both rather than store them)."""
+    for name, value in values.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                value = value.replace("\x00", "")
+            limit = STRING_LIMITS.get(name)
+            if limit is not None and len(value) > limit:
+                value = value[:limit]
+            values[name] = value
     return values
 
 

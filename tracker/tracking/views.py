@@ -126,7 +126,7 @@ def visit(key: str) -> Response:
     """Record a visit of a campaign URL and send the visitor on to its lander or offer."""
     if request.method == "HEAD":  # link checkers and previews are not visitors
         return Response(status=200, headers={"Cache-Control": NO_STORE})
-    if len(key) > 32:
+    if len(key) > 32 or not key.isprintable():
         return _not_found("This link is not known here.")
     headers = request.headers
     visit_request = VisitRequest(
@@ -178,11 +178,16 @@ def click(slot: int | None) -> Response:
         (request.args.get("cid"), request.cookies.get(CLICK_COOKIE)),
         slot,
         _now(),
-        campaign_key=request.args.get("campaign"),
+        campaign_key=_campaign_hint(),
     )
     if isinstance(outcome, NotFound):
         return _not_found("This visit is not known here, so there is no offer to go to.")
     return _redirect(outcome)
+
+
+def _campaign_hint() -> str | None:
+    key = request.args.get("campaign")
+    return key if key and len(key) <= 32 and key.isprintable() else None
 
 
 @tracking_bp.get("/go/<token>")
