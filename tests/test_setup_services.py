@@ -64,7 +64,7 @@ def other_workspace(db: Session) -> Workspace:
     return ws
 
 
-# --- traffic sources ----------------------------------------------------------------------------
+# --- traffic sources -----------------------------------------------------------------------------
 
 
 def test_create_traffic_source_from_a_preset_with_overrides(
@@ -168,7 +168,7 @@ def test_update_merges_and_revalidates_the_whole_source(
     assert "preset" in fields
 
 
-# --- networks, offers, landers ------------------------------------------------------------------
+# --- networks, offers, landers -------------------------------------------------------------------
 
 
 def test_affiliate_network_checks_ips_statuses_and_params(
@@ -251,7 +251,7 @@ def test_lander_offer_count_is_bounded(db: Session, workspace: Workspace) -> Non
     assert list(fields) == ["offer_count"]
 
 
-# --- flows --------------------------------------------------------------------------------------
+# --- flows ---------------------------------------------------------------------------------------
 
 
 def test_create_flow_normalises_condition_values(
@@ -263,16 +263,12 @@ def test_create_flow_normalises_condition_values(
     rule = flow.rules[0]
     assert rule["conditions"][0] == {"field": "country", "op": "in", "values": ["US", "CA"]}
     assert rule["conditions"][1]["values"] == ["mobile"]
-    assert rule["match"] == "all" and rule["timezone"] is None
-    assert flow.default_paths == [
-        {
-            "name": "",
-            "weight": 100,
-            "landers": [],
-            "offers": [{"id": offer.id, "weight": 100}],
-            "redirect_mode": None,
-        }
-    ]
+    # stored as written: no defaults filled in, so it reads back the way it was sent
+    assert set(rule) == {"name", "conditions", "paths"}
+    assert flow.default_paths == [path(offer.id)]
+    shown = services.describe_flow(flow)
+    assert shown.rules[0].match == "all" and shown.rules[0].timezone is None
+    assert shown.default_paths[0].name == ""
 
 
 def test_flow_condition_fields_ops_and_values(
@@ -373,7 +369,7 @@ def test_archived_offers_stay_in_flows_that_already_used_them(
     assert fields == {"default_paths.0.offers.0.id": f"offer {other.id} is archived"}
 
 
-# --- campaigns ----------------------------------------------------------------------------------
+# --- campaigns -----------------------------------------------------------------------------------
 
 
 def test_create_campaign_with_a_path_and_a_fresh_key(
@@ -475,7 +471,7 @@ def test_campaign_switches_between_flow_and_path(
     assert back.flow_id is None and back.path is not None and back.key == key
 
 
-# --- every kind: lists, archive, workspaces, setup version --------------------------------------
+# --- every kind: lists, archive, workspaces, setup version ---------------------------------------
 
 
 def _make_each(

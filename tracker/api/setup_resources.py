@@ -202,6 +202,13 @@ def base_url() -> str:
     return request.url_root.rstrip("/")
 
 
+def as_json(shown: BaseModel) -> dict[str, Any]:
+    """An answer's JSON. Top-level fields are always set; inside paths and rules only the keys
+    that were written are (see ``schemas``), so a flow reads back the way it was sent."""
+    data: dict[str, Any] = shown.model_dump(mode="json", exclude_unset=True)
+    return data
+
+
 def _settings() -> Settings:
     settings: Settings = current_app.config["SETTINGS"]
     return settings
@@ -231,7 +238,7 @@ def _membership_for(resource: Resource, object_id: int, needed: Role) -> Members
 
 def _answer(resource: Resource, obj: Any, status: int = 200) -> ResponseReturnValue:
     described = resource.describe(db.session, [obj], base_url())[0]
-    response = jsonify(described.model_dump(mode="json"))
+    response = jsonify(as_json(described))
     response.status_code = status
     if status == 201:
         response.headers["Location"] = f"{request.script_root}/api/v1/{resource.path}/{obj.id}"
@@ -266,7 +273,7 @@ def _register(resource: Resource) -> None:
             name_contains=request.args.get("q") or None,
         )
         items = resource.describe(db.session, found.items, base_url())
-        return jsonify(page_body([i.model_dump(mode="json") for i in items], found.total, page))
+        return jsonify(page_body([as_json(i) for i in items], found.total, page))
 
     def create_view() -> ResponseReturnValue:
         membership = acting_membership(Role.BUYER)
@@ -397,7 +404,7 @@ for _resource in RESOURCES:
 )
 def presets() -> ResponseReturnValue:
     """Every preset by id, with the fields it fills in ("preset": "<id>" on create)."""
-    return jsonify(services.describe_presets(base_url()).model_dump(mode="json"))
+    return jsonify(as_json(services.describe_presets(base_url())))
 
 
 __all__ = ["RESOURCES", "InvalidSetup", "NotFound", "base_url"]

@@ -13,6 +13,9 @@ Stored JSON (what the hot path reads):
 - PATH: ``{"name", "weight", "landers": [{"id", "weight"}], "offers": [{"id", "weight"}],
   "redirect_mode": "302"|"meta"|"double_meta"|None}`` (no landers: straight to an offer;
   redirect_mode None: the campaign's).
+Paths and rules are stored as given, so a key left out is absent and means its default: weight
+100, landers [], name "" (the path's position), redirect_mode None, match "all", timezone None
+(the account's).
 Condition values are strings, normalised per field: country codes upper-case, device types,
 day names (``monday``) and ``unique`` (``true``/``false``) lower-case, ASNs and hours as digits,
 ``time_of_day`` as ``HH:MM`` (a ``between`` may wrap past midnight).
@@ -755,30 +758,34 @@ class FlowIn(Strict):
         return _paths_given(value, "a flow")
 
 
+# Paths and rules read back as written: a key left out on input is left out here too (the API
+# dumps with exclude_unset), and means its default.
+
+
 class WeightedRefOut(BaseModel):
     id: int
-    weight: int
+    weight: int = 100
 
 
 class PathOut(BaseModel):
     name: str = ""
-    weight: int
-    landers: list[WeightedRefOut]
-    offers: list[WeightedRefOut]
+    weight: int = 100
+    landers: list[WeightedRefOut] = Field(default_factory=list)
+    offers: list[WeightedRefOut] = Field(default_factory=list)
     redirect_mode: str | None = None
 
 
 class ConditionOut(BaseModel):
     field: str
     op: str
-    values: list[str]
+    values: list[str] = Field(default_factory=list)
 
 
 class RuleOut(BaseModel):
-    name: str
+    name: str = ""
     match: str = "all"
-    conditions: list[ConditionOut]
-    paths: list[PathOut]
+    conditions: list[ConditionOut] = Field(default_factory=list)
+    paths: list[PathOut] = Field(default_factory=list)
     timezone: str | None = None
 
 

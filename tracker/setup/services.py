@@ -623,6 +623,13 @@ def describe_lander(lander: Lander) -> schemas.LanderOut:
 # --- paths and flows -----------------------------------------------------------------------------
 
 
+def _stored(document: BaseModel) -> dict[str, Any]:
+    """A validated path or rule as stored: what was given (normalised), no filled-in defaults,
+    so that it reads back the way it was written. Readers apply the same defaults."""
+    stored: dict[str, Any] = document.model_dump(mode="json", exclude_unset=True)
+    return stored
+
+
 def _path_refs(
     path: Mapping[str, Any], place: str
 ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -698,8 +705,8 @@ def _flow_values(flow: Flow) -> dict[str, Any]:
 
 
 def _apply_flow(session: DbSession, flow: Flow, workspace_id: int, data: schemas.FlowIn) -> None:
-    rules = [rule.model_dump(mode="json") for rule in data.rules]
-    default_paths = [path.model_dump(mode="json") for path in data.default_paths]
+    rules = [_stored(rule) for rule in data.rules]
+    default_paths = [_stored(path) for path in data.default_paths]
     _check_paths(
         session,
         workspace_id,
@@ -819,7 +826,7 @@ def _apply_campaign(
         "traffic source",
         already_used={campaign.traffic_source_id} if campaign.traffic_source_id else set(),
     )
-    path = data.destination.path.model_dump(mode="json") if data.destination.path else None
+    path = _stored(data.destination.path) if data.destination.path else None
     if data.destination.flow_id is not None:
         problems.update(
             _check_refs(
