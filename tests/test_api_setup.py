@@ -435,3 +435,40 @@ def test_openapi_documents_every_setup_endpoint(client: FlaskClient) -> None:
     campaign = resolve({"$ref": "#/components/schemas/CampaignOut"})
     assert {"key", "url", "destination"} <= set(campaign["properties"])
     assert "/presets" in spec["paths"]
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+
+def test_a_campaign_set_up_through_the_api_redirects(
+    client: FlaskClient, api: Callable[..., ApiClient]
+) -> None:
+    buyer = api("buyer")
+    source = buyer.post(f"{API}/traffic-sources", json={"preset": "zeropark"}).json
+    network = buyer.post(f"{API}/affiliate-networks", json={"preset": "tune"}).json
+    offer = buyer.post(
+        f"{API}/offers",
+        json={
+            "name": "Offer",
+            "url": "https://offer.example/?aff_sub={clickid}",
+            "affiliate_network_id": network["id"],
+            "payout": 1.5,
+        },
+    ).json
+    flow = buyer.post(
+        f"{API}/flows",
+        json={"name": "Flow", "default_paths": [{"offers": [{"id": offer["id"]}]}]},
+    ).json
+    campaign = buyer.post(
+        f"{API}/campaigns",
+        json={
+            "name": "Pops",
+            "traffic_source_id": source["id"],
+            "cost_model": "auto",
+            "destination": {"flow_id": flow["id"]},
+        },
+    ).json
+    assert campaign["url"].startswith(f"http://localhost/c/{campaign['key']}?cid={{cid}}&")
+    visit = client.get(f"/c/{campaign['key']}?cid=zp-123&cost=0.002&target=t1")
+    assert visit.status_code == 302
+    assert visit.headers["Location"].startswith("https://offer.example/?aff_sub=")
