@@ -472,3 +472,21 @@ def test_a_campaign_set_up_through_the_api_redirects(
     visit = client.get(f"/c/{campaign['key']}?cid=zp-123&cost=0.002&target=t1")
     assert visit.status_code == 302
     assert visit.headers["Location"].startswith("https://offer.example/?aff_sub=")
+
+
+def test_out_of_range_ids_nul_characters_and_far_pages_are_4xx(
+    api: Callable[..., ApiClient],
+) -> None:
+    buyer = api("buyer")
+    assert buyer.get(f"{API}/offers/{2**40}").status_code == 404
+    assert buyer.delete(f"{API}/flows/{10**20}").status_code == 404
+    too_big = buyer.post(
+        f"{API}/flows", json={"name": "F", "default_paths": [{"offers": [{"id": 2**40}]}]}
+    )
+    assert too_big.status_code == 422
+    assert set(too_big.json["error"]["fields"]) == {"default_paths.0.offers.0.id"}
+    nul = buyer.post(f"{API}/landers", json={"name": "a\x00b", "url": "https://l.example/"})
+    assert nul.status_code == 422 and set(nul.json["error"]["fields"]) == {"name"}
+    assert buyer.get(f"{API}/landers?q=a%00b").status_code == 200
+    far = buyer.get(f"{API}/landers?page={10**24}")
+    assert far.status_code == 200 and far.json["items"] == []

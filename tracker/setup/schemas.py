@@ -59,6 +59,10 @@ from tracker.setup.presets import (
 )
 
 URL_MAX = 4000
+# Ids are 32-bit integers in the store: a larger one cannot exist (and PostgreSQL refuses to
+# compare with it).
+MAX_ID = 2**31 - 1
+ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
 MAX_PATHS = 20
 MAX_REFS = 20
 MAX_WEIGHT = 10_000
@@ -258,8 +262,27 @@ def _check_timezone(value: str | None) -> str | None:
 TimeZoneName = Annotated[str | None, AfterValidator(_check_timezone)]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
+    """Unknown fields refused; no NUL characters anywhere (PostgreSQL cannot store them)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise problem("nul", "NUL characters are not allowed")
+        return value
 
 
 # --- traffic sources -----------------------------------------------------------------------------
@@ -463,7 +486,7 @@ class OfferIn(Strict):
 
     name: Name
     url: HttpUrl
-    affiliate_network_id: int | None = Field(default=None, ge=1)
+    affiliate_network_id: ObjectId | None = None
     payout: MoneyIn | None = None
     currency: Currency | None = None
 
@@ -492,7 +515,7 @@ class LanderOut(SetupOut):
 
 
 class WeightedRef(Strict):
-    id: int = Field(ge=1)
+    id: ObjectId
     weight: int = Field(default=100, ge=0, le=MAX_WEIGHT)
 
 
@@ -802,7 +825,7 @@ PAID_COST_MODELS = (CostModel.CPC, CostModel.CPM, CostModel.CPA, CostModel.REVSH
 class DestinationIn(Strict):
     """Where a campaign sends visitors: a flow, or one path of its own."""
 
-    flow_id: int | None = Field(default=None, ge=1)
+    flow_id: ObjectId | None = None
     path: PathIn | None = None
 
     @model_validator(mode="after")
@@ -816,7 +839,7 @@ class CampaignIn(Strict):
     """A campaign: the URL in an ad, its source, its cost model and its destination."""
 
     name: Name
-    traffic_source_id: int = Field(ge=1)
+    traffic_source_id: ObjectId
     cost_model: CostModel = CostModel.NONE
     cost_value: MoneyIn | None = Field(
         default=None,
@@ -914,7 +937,7 @@ CampaignPatch = patch_model(
     CampaignIn,
     "CampaignPatch",
     extra={
-        "flow_id": (int | None, Field(default=None, ge=1, description="destination.flow_id")),
+        "flow_id": (ObjectId | None, Field(default=None, description="destination.flow_id")),
         "path": (PathIn | None, Field(default=None, description="destination.path")),
     },
 )

@@ -106,7 +106,7 @@ def _merged(
 def _get(
     session: DbSession, model: type[SetupObject], workspace_id: int, object_id: int, what: str
 ) -> SetupObject:
-    found = session.get(model, object_id)
+    found = session.get(model, object_id) if 1 <= object_id <= schemas.MAX_ID else None
     if found is None or found.workspace_id != workspace_id:
         raise NotFound(f"no {what} {object_id} in this workspace")
     return found
@@ -125,10 +125,13 @@ def _list(
     query = select(model).where(model.workspace_id == workspace_id)
     if not include_archived:
         query = query.where(model.archived_at.is_(None))
+    name_contains = (name_contains or "").replace("\x00", "")
     if name_contains:
         escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(model.name.ilike(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # Past any possible row, and within what the store accepts as an OFFSET.
+    offset = min(max(offset, 0), 2**62)
     ordered = query.order_by(model.created_at.desc(), model.id.desc()).offset(offset)
     if limit is not None:
         ordered = ordered.limit(limit)
@@ -195,6 +198,8 @@ def _raise_if(problems: dict[str, str]) -> None:
 
 def workspace_of(session: DbSession, model: type[SetupObject], object_id: int) -> int | None:
     """The workspace an object belongs to, or None when there is no such object."""
+    if not 1 <= object_id <= schemas.MAX_ID:
+        return None
     return session.scalar(select(model.workspace_id).where(model.id == object_id))
 
 
