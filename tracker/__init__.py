@@ -81,6 +81,7 @@ def _init_auth(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from tracker.api import api_bp
     from tracker.auth.views import auth_bp
+    from tracker.conversions.views import conversions_bp
     from tracker.health import health_bp
     from tracker.home import home_bp
     from tracker.settings.views import settings_bp
@@ -91,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(home_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(tracking_bp)
+    app.register_blueprint(conversions_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 
 

@@ -177,12 +177,17 @@ def _default_workers() -> int:
     default=None,
     help="Worker processes (default: two per CPU core, at least two).",
 )
-def serve(bind: str, workers: int | None) -> None:
-    """Run the production server (gunicorn), with graceful shutdown on SIGTERM."""
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Do not run the background worker beside the server (run `tracker worker` elsewhere).",
+)
+def serve(bind: str, workers: int | None, no_worker: bool) -> None:
+    """Run the production server (gunicorn) and the background worker; SIGTERM stops both."""
     from tracker.server import run_server
 
     _build_app()  # fail here, with a clear message, on a bad setting
-    run_server(_parse_bind(bind), workers or _default_workers())
+    run_server(_parse_bind(bind), workers or _default_workers(), background_worker=not no_worker)
 
 
 @main.command("quickstart")
@@ -221,3 +226,6 @@ def quickstart(bind: str, workers: int) -> None:
                 )
     _say(f"tracker at http://{bind}/ : {login_hint}")
     run_server(bind, workers)
+
+
+from tracker.conversions import cli as _conversions_cli  # noqa: E402,F401  (worker, bench)

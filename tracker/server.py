@@ -7,8 +7,15 @@ from typing import Any
 from flask import Flask
 
 
-def run_server(bind: str, workers: int, extra: dict[str, Any] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; workers finish their requests first (graceful shutdown)."""
+def run_server(
+    bind: str,
+    workers: int,
+    extra: dict[str, Any] | None = None,
+    *,
+    background_worker: bool = True,
+) -> None:
+    """Serve until SIGTERM/SIGINT; workers finish their requests first (graceful shutdown).
+    With ``background_worker``, gunicorn's master also runs `tracker worker` as a child."""
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:  # not on Windows: a single-process server still works for a trial
@@ -31,8 +38,12 @@ def run_server(bind: str, workers: int, extra: dict[str, Any] | None = None) -> 
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "tracker",
-        **(extra or {}),
     }
+    if background_worker:
+        from tracker.conversions.worker import gunicorn_hooks
+
+        options.update(gunicorn_hooks())
+    options.update(extra or {})
 
     class TrackerServer(BaseApplication):
         def load_config(self) -> None:

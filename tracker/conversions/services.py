@@ -1,0 +1,627 @@
+"""Recording conversions: find the visit, check the network's secret and IPs, de-duplicate,
+update a status, queue the forward to the traffic source, and log every postback.
+
+De-duplication is the store's: ``conversion.dedupe_key`` is unique (click ID | txid | et), the
+insert is ``ON CONFLICT DO NOTHING``, and a status change is an ``UPDATE ... WHERE status = old``,
+so two identical postbacks racing in two processes count once and forward once.
+
+On SQLite, every read comes before the first write of the request: the write transaction starts
+at that first write, so it queues on the busy timeout instead of failing on a stale snapshot.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, Table, and_, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
+
+from tracker.conversions.event_types import TypeFlags, resolve_type
+from tracker.conversions.params import (
+    APPROVED,
+    NOT_COUNTED_STATUSES,
+    PENDING,
+    MalformedPostback,
+    PostbackParams,
+    clean_text,
+    read_click_id,
+    read_postback,
+)
+from tracker.extensions import DbSession
+from tracker.models.events import Conversion, OutboxMessage, PostbackLog, Visit
+from tracker.models.setup import AffiliateNetwork, Campaign, Lander, Offer, TrafficSource
+from tracker.models.types import utcnow
+from tracker.tracking.tokens import render, visit_token_values
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONVERSION: Table = Conversion.__table__  # type: ignore[assignment]
+POSTBACK_LOG: Table = PostbackLog.__table__  # type: ignore[assignment]
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+
+# Postback log results.
+RECORDED = "recorded"
+DUPLICATE = "duplicate"
+UPDATED = "updated"
+UNKNOWN_CLICK = "unknown_click"
+FORBIDDEN = "forbidden"
+MALFORMED = "malformed"
+UNAVAILABLE = "unavailable"
+RESULTS = (RECORDED, UPDATED, DUPLICATE, UNKNOWN_CLICK, FORBIDDEN, MALFORMED, UNAVAILABLE)
+ACCEPTED_RESULTS = frozenset({RECORDED, UPDATED, DUPLICATE})
+
+# How a conversion arrived (Conversion.source, PostbackLog.endpoint).
+POSTBACK = "postback"
+PIXEL = "pixel"
+SCRIPT = "script"
+UPLOAD = "upload"
+
+RAW_LOG_MAX = 8192  # characters of a query or body kept in the log
+_LOG_LIMITS = {"ip": 45, "method": 8, "endpoint": 32, "click_id": 64, "result": 16}
+
+
+# --- what reports count -------------------------------------------------------------------------
+
+
+def counted_conversion() -> ColumnElement[bool]:
+    """SQL: this conversion counts in "conversions" (its type counts, and not declined)."""
+    return and_(
+        Conversion.counts_as_conversion.is_(True),
+        Conversion.status.not_in(sorted(NOT_COUNTED_STATUSES)),
+    )
+
+
+def counted_revenue() -> ColumnElement[Decimal]:
+    """SQL: this conversion's payout where it counts in revenue, else 0 (``SUM`` it)."""
+    return case(
+        (
+            and_(
+                Conversion.counts_in_revenue.is_(True),
+                Conversion.status.not_in(sorted(NOT_COUNTED_STATUSES)),
+            ),
+            Conversion.payout,
+        ),
+        else_=Decimal("0"),
+    )
+
+
+# --- the request and its answer ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostbackRequest:
+    """A postback, pixel or script call as received (plain values, no Flask)."""
+
+    endpoint: str  # postback, pixel, script
+    method: str
+    ip: str
+    raw_query: str
+    raw_body: str
+    values: Mapping[str, str]
+    received_at: datetime
+    default_currency: str
+    cookie_click_id: str | None = None
+    # Set when the request could not be read at all (bad JSON, body too large).
+    problem: str | None = None
+    problem_status: int = 400
+
+
+@dataclass(frozen=True)
+class PostbackOutcome:
+    """What a postback did: its log result, the HTTP status to answer, why."""
+
+    result: str
+    http_status: int
+    reason: str = ""
+    click_id: str = ""
+    conversion_id: int | None = None
+    workspace_id: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.result in ACCEPTED_RESULTS
+
+
+# --- the visit a postback is about --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitContext:
+    """The visit a conversion belongs to, with its offer, network and traffic source settings."""
+
+    visit_id: int
+    click_id: str
+    workspace_id: int
+    campaign_id: int
+    offer_id: int | None
+    traffic_source_id: int | None
+    visit_at: datetime
+    offer_payout: Decimal | None
+    offer_currency: str | None
+    network_id: int | None
+    postback_secret: str | None
+    allowed_ips: list[str]
+    accept_duplicates: bool
+    status_map: dict[str, str]
+    param_map: dict[str, str]
+    forward_url: str
+    forward_statuses: list[str]
+    forward_first_only: bool
+    forward_success_pattern: str
+
+
+_VISIT_CONTEXT = (
+    select(
+        Visit.id,
+        Visit.click_id,
+        Visit.workspace_id,
+        Visit.campaign_id,
+        Visit.offer_id,
+        Visit.traffic_source_id,
+        Visit.created_at,
+        Offer.payout,
+        Offer.currency,
+        AffiliateNetwork.id,
+        AffiliateNetwork.postback_secret,
+        AffiliateNetwork.allowed_ips,
+        AffiliateNetwork.accept_duplicates,
+        AffiliateNetwork.status_map,
+        AffiliateNetwork.param_map,
+        TrafficSource.postback_url,
+        TrafficSource.postback_statuses,
+        TrafficSource.postback_first_only,
+        TrafficSource.postback_success_pattern,
+    )
+    .select_from(Visit)
+    .outerjoin(Offer, Offer.id == Visit.offer_id)
+    .outerjoin(AffiliateNetwork, AffiliateNetwork.id == Offer.affiliate_network_id)
+    .outerjoin(TrafficSource, TrafficSource.id == Visit.traffic_source_id)
+)
+
+
+def _context(row: Row[Any]) -> VisitContext:
+    return VisitContext(
+        visit_id=row[0],
+        click_id=row[1],
+        workspace_id=row[2],
+        campaign_id=row[3],
+        offer_id=row[4],
+        traffic_source_id=row[5],
+        visit_at=row[6],
+        offer_payout=row[7],
+        offer_currency=row[8],
+        network_id=row[9],
+        postback_secret=row[10],
+        allowed_ips=list(row[11] or []),
+        accept_duplicates=bool(row[12]),
+        status_map=dict(row[13] or {}),
+        param_map=dict(row[14] or {}),
+        forward_url=row[15] or "",
+        forward_statuses=list(row[16] or []),
+        forward_first_only=bool(row[17]),
+        forward_success_pattern=row[18] or "",
+    )
+
+
+def find_visit_context(
+    session: DbSession, click_id: str, workspace_id: int | None = None
+) -> VisitContext | None:
+    """The visit with this click ID (in this workspace, when given), or None."""
+    stmt = _VISIT_CONTEXT.where(Visit.click_id == click_id)
+    if workspace_id is not None:
+        stmt = stmt.where(Visit.workspace_id == workspace_id)
+    row = session.execute(stmt).first()
+    return _context(row) if row is not None else None
+
+
+def network_click_id_names(session: DbSession) -> list[str]:
+    """Parameter names that some network's ``param_map`` maps to ``cid`` (``aff_sub``...)."""
+    names: list[str] = []
+    for param_map in session.scalars(select(AffiliateNetwork.param_map)):
+        for theirs, ours in (param_map or {}).items():
+            if str(ours).lower() in ("cid", "clickid", "subid") and theirs not in names:
+                names.append(theirs)
+    return names
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def secret_matches(expected: str | None, given: str | None) -> bool:
+    """True when the network has no secret, or ``given`` is it (constant-time compare)."""
+    if not expected:
+        return True
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def ip_allowed(allowed: Iterable[str], ip: str) -> bool:
+    """True when the list is empty or ``ip`` is inside one of its CIDRs (bad entries skipped)."""
+    networks = []
+    for entry in allowed:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            log.warning("ignoring a bad allowed_ips entry: %r", entry)
+    if not networks:
+        return not list(allowed)
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in networks)
+
+
+# --- recording -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one conversion did."""
+
+    result: str  # recorded, updated, duplicate
+    conversion_id: int
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _dedupe_key(click_id: str, txid: str, et: str) -> str:
+    return f"{click_id}|{txid}|{et}"
+
+
+def _is_transition(old: str, new: str) -> bool:
+    """A status change that updates a conversion: anything but a step back to pending (an
+    older message arriving late)."""
+    return new != old and new != PENDING
+
+
+def _insert_conversion(session: DbSession, values: dict[str, Any]) -> int | None:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING; the new id, or None on a duplicate."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        module: Any = sqlite if dialect == "sqlite" else postgresql
+        stmt = (
+            module.insert(CONVERSION)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(CONVERSION.c.id)
+        )
+        return session.execute(stmt).scalar()
+    try:  # other stores: the unique index still refuses the second one
+        with session.begin_nested():
+            return session.execute(
+                insert(CONVERSION).values(**values).returning(CONVERSION.c.id)
+            ).scalar()
+    except IntegrityError:
+        return None
+
+
+_EXISTING_COLUMNS = (Conversion.id, Conversion.status, Conversion.dedupe_key)
+
+
+def _existing(
+    session: DbSession, click_id: str, txid: str, et: str, accept_duplicates: bool
+) -> Row[Any] | None:
+    if not accept_duplicates:
+        key = _dedupe_key(click_id, txid, et)
+        return session.execute(
+            select(*_EXISTING_COLUMNS).where(Conversion.dedupe_key == key)
+        ).first()
+    return session.execute(
+        select(*_EXISTING_COLUMNS)
+        .where(Conversion.click_id == click_id, Conversion.txid == txid, Conversion.et == et)
+        .order_by(Conversion.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _update_status(
+    session: DbSession,
+    conversion_id: int,
+    old: str,
+    new: str,
+    params: PostbackParams,
+    now: datetime,
+) -> bool:
+    """Move a conversion from ``old`` to ``new`` (and a payout sent with it); False when another
+    process changed it first."""
+    values: dict[str, Any] = {"status": new, "updated_at": now}
+    if params.payout is not None:
+        values["payout"] = params.payout
+        if params.currency:
+            values["currency"] = params.currency
+    result = session.execute(
+        update(CONVERSION)
+        .where(CONVERSION.c.id == conversion_id, CONVERSION.c.status == old)
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_conversion(
+    session: DbSession,
+    ctx: VisitContext,
+    params: PostbackParams,
+    *,
+    source: str,
+    default_currency: str,
+    now: datetime,
+) -> Recorded:
+    """Record, update or recognise as duplicate one conversion of a visit, and queue its
+    forward to the traffic source where that source wants it."""
+    status = params.status or APPROVED
+    notes = list(params.notes)
+    flags = resolve_type(session, ctx.workspace_id, params.et)
+    existing = _existing(session, ctx.click_id, params.txid, params.et, ctx.accept_duplicates)
+    for _ in range(3):  # a racing process may change what we read; settle in a few rounds
+        if existing is not None:
+            old_status = existing.status
+            if _is_transition(old_status, status):
+                if _update_status(session, existing.id, old_status, status, params, now):
+                    _forward(session, ctx, existing.id, status, params, now, notes)
+                    return Recorded(UPDATED, existing.id, f"status {old_status} → {status}", notes)
+                existing = session.execute(
+                    select(*_EXISTING_COLUMNS).where(Conversion.id == existing.id)
+                ).first()
+                continue
+            if not ctx.accept_duplicates:
+                why = "same status" if old_status == status else f"already {old_status}"
+                return Recorded(DUPLICATE, existing.id, f"duplicate ({why}): not counted", notes)
+        new_id = _insert_conversion(
+            session, _conversion_values(ctx, params, status, flags, source, default_currency, now)
+        )
+        if new_id is not None:
+            _forward(session, ctx, new_id, status, params, now, notes)
+            return Recorded(RECORDED, new_id, "", notes)
+        existing = _existing(session, ctx.click_id, params.txid, params.et, False)
+    assert existing is not None
+    return Recorded(DUPLICATE, existing.id, "duplicate: not counted", notes)
+
+
+def _conversion_values(
+    ctx: VisitContext,
+    params: PostbackParams,
+    status: str,
+    flags: TypeFlags,
+    source: str,
+    default_currency: str,
+    now: datetime,
+) -> dict[str, Any]:
+    if params.payout is not None:
+        payout = params.payout
+        currency = params.currency or default_currency
+    else:
+        payout = ctx.offer_payout if ctx.offer_payout is not None else Decimal("0")
+        currency = params.currency or ctx.offer_currency or default_currency
+    key = _dedupe_key(ctx.click_id, params.txid, params.et)
+    if ctx.accept_duplicates:
+        key = f"{key}|{uuid.uuid4().hex}"
+    return {
+        "dedupe_key": key,
+        "workspace_id": ctx.workspace_id,
+        "visit_id": ctx.visit_id,
+        "click_id": ctx.click_id,
+        "campaign_id": ctx.campaign_id,
+        "offer_id": ctx.offer_id,
+        "affiliate_network_id": ctx.network_id,
+        "txid": params.txid,
+        "et": params.et,
+        "status": status,
+        "payout": payout,
+        "currency": currency,
+        "param1": params.params[0],
+        "param2": params.params[1],
+        "param3": params.params[2],
+        "param4": params.params[3],
+        "param5": params.params[4],
+        "visit_at": ctx.visit_at,
+        "created_at": now,
+        "updated_at": now,
+        "conversion_type_id": flags.type_id,
+        "counts_as_conversion": flags.counts_as_conversion,
+        "counts_in_revenue": flags.counts_in_revenue,
+        "source": source,
+    }
+
+
+# --- forwarding to the traffic source ------------------------------------------------------------
+
+
+def _forward(
+    session: DbSession,
+    ctx: VisitContext,
+    conversion_id: int,
+    status: str,
+    params: PostbackParams,
+    now: datetime,
+    notes: list[str],
+) -> None:
+    """Queue the traffic source's postback for this conversion, if the source wants it."""
+    if not ctx.forward_url.strip() or status not in ctx.forward_statuses:
+        return
+    if ctx.forward_first_only:
+        first = session.scalar(
+            select(func.min(Conversion.id)).where(Conversion.visit_id == ctx.visit_id)
+        )
+        if first is not None and first != conversion_id:
+            notes.append("not forwarded: the source takes a visit's first conversion only")
+            return
+    payout = session.scalar(select(Conversion.payout).where(Conversion.id == conversion_id))
+    url = forward_url(
+        session, ctx, {"payout": payout, "txid": params.txid, "et": params.et, "status": status}
+    )
+    session.execute(
+        insert(OUTBOX).values(
+            workspace_id=ctx.workspace_id,
+            conversion_id=conversion_id,
+            traffic_source_id=ctx.traffic_source_id,
+            url=url,
+            success_pattern=ctx.forward_success_pattern,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            last_response="",
+            last_error="",
+            created_at=now,
+        )
+    )
+
+
+def forward_url(session: DbSession, ctx: VisitContext, extra: Mapping[str, Any]) -> str:
+    """The source's postback URL with the visit's tokens and the conversion's filled in."""
+    row = (
+        session.execute(
+            select(
+                Visit.__table__,
+                Campaign.name.label("_campaign_name"),
+                TrafficSource.name.label("_source_name"),
+                Lander.name.label("_lander_name"),
+                Offer.name.label("_offer_name"),
+            )
+            .select_from(Visit)
+            .outerjoin(Campaign, Campaign.id == Visit.campaign_id)
+            .outerjoin(TrafficSource, TrafficSource.id == Visit.traffic_source_id)
+            .outerjoin(Lander, Lander.id == Visit.lander_id)
+            .outerjoin(Offer, Offer.id == Visit.offer_id)
+            .where(Visit.id == ctx.visit_id)
+        )
+        .mappings()
+        .one()
+    )
+    values = visit_token_values(
+        dict(row),
+        campaign_name=row["_campaign_name"] or "",
+        traffic_source_name=row["_source_name"] or "",
+        lander_name=row["_lander_name"] or "",
+        offer_name=row["_offer_name"] or "",
+        extra=extra,
+    )
+    return render(ctx.forward_url.strip(), values)
+
+
+# --- the postback itself -------------------------------------------------------------------------
+
+
+def handle_postback(session: DbSession, req: PostbackRequest) -> PostbackOutcome:
+    """Record a postback, pixel or script call and log it, whatever its outcome; flushes only."""
+    outcome = _decide(session, req)
+    write_log(session, req, outcome)
+    return outcome
+
+
+def _decide(session: DbSession, req: PostbackRequest) -> PostbackOutcome:
+    if req.problem:
+        return PostbackOutcome(MALFORMED, req.problem_status, req.problem)
+    reading = read_click_id(req.values, cookie=req.cookie_click_id)
+    if reading.problem == "missing":
+        names = network_click_id_names(session)
+        if names:
+            reading = read_click_id(req.values, names, cookie=req.cookie_click_id)
+    if reading.click_id is None:
+        problem = reading.problem or "missing"
+        if problem.startswith("format"):
+            return PostbackOutcome(UNKNOWN_CLICK, 404, f"unknown click ID ({problem[8:]})")
+        if problem.startswith("macro"):
+            return PostbackOutcome(MALFORMED, 400, f"no click ID: {problem[7:]}")
+        return PostbackOutcome(MALFORMED, 400, "no click ID: send it as cid (or clickid, subid)")
+    click_id = reading.click_id
+    ctx = find_visit_context(session, click_id)
+    if ctx is None:
+        return PostbackOutcome(UNKNOWN_CLICK, 404, f"unknown click ID {click_id!r}", click_id)
+    try:
+        params = read_postback(req.values, param_map=ctx.param_map, status_map=ctx.status_map)
+    except MalformedPostback as exc:
+        return _refused(ctx, MALFORMED, 400, str(exc))
+    if not secret_matches(ctx.postback_secret, params.key):
+        why = "the network's postback secret is missing" if not params.key else "wrong secret"
+        return _refused(ctx, FORBIDDEN, 403, f"{why} (send it as key)")
+    if not ip_allowed(ctx.allowed_ips, req.ip):
+        return _refused(
+            ctx, FORBIDDEN, 403, f"source IP {req.ip} is not in the network's allowed IPs"
+        )
+    recorded = record_conversion(
+        session,
+        ctx,
+        params,
+        source=req.endpoint,
+        default_currency=req.default_currency,
+        now=req.received_at,
+    )
+    reason = "; ".join(part for part in (recorded.reason, *recorded.notes) if part)
+    return PostbackOutcome(
+        recorded.result, 200, reason, click_id, recorded.conversion_id, ctx.workspace_id
+    )
+
+
+def _refused(ctx: VisitContext, result: str, status: int, reason: str) -> PostbackOutcome:
+    return PostbackOutcome(result, status, reason, ctx.click_id, None, ctx.workspace_id)
+
+
+def write_log(session: DbSession, req: PostbackRequest, outcome: PostbackOutcome) -> None:
+    """One postback log row: when, from where, what was sent, what it did and why."""
+    values: dict[str, Any] = {
+        "created_at": req.received_at,
+        "workspace_id": outcome.workspace_id,
+        "ip": req.ip,
+        "method": req.method,
+        "endpoint": req.endpoint,
+        "raw_query": clean_text(req.raw_query)[:RAW_LOG_MAX],
+        "raw_body": clean_text(req.raw_body)[:RAW_LOG_MAX],
+        "click_id": clean_text(outcome.click_id),
+        "result": outcome.result,
+        "http_status": outcome.http_status,
+        "reason": clean_text(outcome.reason),
+        "conversion_id": outcome.conversion_id,
+    }
+    for name, limit in _LOG_LIMITS.items():
+        values[name] = values[name][:limit]
+    session.execute(insert(POSTBACK_LOG).values(**values))
+
+
+# --- store hiccups -------------------------------------------------------------------------------
+
+MAX_ATTEMPTS = 6
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """A lock or a dropped connection: worth trying the whole request again."""
+    if exc.connection_invalidated:
+        return True
+    message = str(exc.orig).lower()
+    return "locked" in message or "busy" in message or "deadlock" in message
+
+
+def with_retries(session: DbSession, work: Callable[[], T], sleep: Callable[[float], None]) -> T:
+    """Run ``work`` and commit; on a busy store roll back and run it again a few times."""
+    delay = 0.01
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except OperationalError as exc:
+            session.rollback()
+            if attempt == MAX_ATTEMPTS or not is_retryable(exc):
+                raise
+            log.warning("store busy (attempt %d of %d): %s", attempt, MAX_ATTEMPTS, exc.orig)
+            sleep(delay)
+            delay = min(delay * 2, 0.5)
+    raise AssertionError("unreachable")
+
+
+def now_utc() -> datetime:
+    """The current time, UTC (a seam for tests)."""
+    return utcnow()

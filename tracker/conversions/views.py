@@ -1,0 +1,500 @@
+"""Conversion routes: ``/postback``, ``/conversion.gif`` and ``/conversion.js`` (no login), and
+the buyer's pages: conversions, upload, conversion types, forwards, the postback log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import date
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import SelectChoice
+
+from tracker.auth.sessions import current_membership, public, role_required
+from tracker.config import Settings
+from tracker.conversions import event_types, outbox, queries
+from tracker.conversions.forms import (
+    ConversionFilterForm,
+    ConversionTypeForm,
+    DeleteForm,
+    ForwardFilterForm,
+    LogFilterForm,
+    RetryForm,
+    UploadForm,
+)
+from tracker.conversions.params import first_values
+from tracker.conversions.services import (
+    PIXEL,
+    POSTBACK,
+    SCRIPT,
+    PostbackOutcome,
+    PostbackRequest,
+    handle_postback,
+    now_utc,
+    with_retries,
+)
+from tracker.conversions.upload import (
+    UploadError,
+    decode_upload,
+    parse_csv,
+    upload_conversions,
+)
+from tracker.extensions import csrf, db
+from tracker.models.users import Role
+from tracker.tracking.clickid import CLICK_COOKIE
+from tracker.tracking.enrich import normalize_ip
+from tracker.web import client_ip
+
+conversions_bp = Blueprint("conversions", __name__)
+
+POSTBACK_MAX_BODY = 64 * 1024  # a postback is a few parameters; anything bigger is refused
+PAGE_SIZE = 100
+NO_STORE = "no-store, no-cache, must-revalidate, max-age=0"
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+RESULT_HEADER = "X-Conversion-Result"
+
+
+@conversions_bp.record_once
+def _init_conversions(state: BlueprintSetupState) -> None:
+    # Pixels and postbacks come from other sites and servers: no session, no CSRF token.
+    for view in (postback, conversion_pixel, conversion_script):
+        csrf.exempt(view)
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["SETTINGS"]
+    return settings
+
+
+# --- tracking endpoints --------------------------------------------------------------------------
+
+
+def _read_request(endpoint: str) -> PostbackRequest:
+    """The call's parameters (query string, then a form or JSON body over it) as plain values."""
+    query_pairs = list(request.args.items(multi=True))
+    body_pairs: list[tuple[str, str]] = []
+    raw_body = ""
+    problem: str | None = None
+    problem_status = 400
+    if request.method == "POST":
+        request.max_content_length = POSTBACK_MAX_BODY
+        try:
+            data = request.get_data(cache=True)
+            raw_body = data.decode("utf-8", "replace")
+            if request.is_json:
+                body_pairs, problem = _json_pairs(data)
+            elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                body_pairs = list(request.form.items(multi=True))
+        except RequestEntityTooLarge:
+            problem, problem_status = f"body larger than {POSTBACK_MAX_BODY // 1024} KB", 413
+    ip = client_ip()
+    return PostbackRequest(
+        endpoint=endpoint,
+        method=request.method[:8],
+        ip=normalize_ip(ip) or ip[:45],
+        raw_query=request.query_string.decode("utf-8", "replace"),
+        raw_body=raw_body,
+        values=first_values(body_pairs + query_pairs),
+        received_at=now_utc(),
+        default_currency=_settings().currency,
+        cookie_click_id=request.cookies.get(CLICK_COOKIE) if endpoint != POSTBACK else None,
+        problem=problem,
+        problem_status=problem_status,
+    )
+
+
+def _json_pairs(data: bytes) -> tuple[list[tuple[str, str]], str | None]:
+    try:
+        # Numbers stay as written ("12.50"), so a payout keeps its digits.
+        document = json.loads(
+            data.decode("utf-8"), parse_float=str, parse_int=str, parse_constant=str
+        )
+    except (UnicodeDecodeError, ValueError):
+        return [], "the body is not valid JSON"
+    if not isinstance(document, dict):
+        return [], "the JSON body must be an object of parameters"
+    pairs = [
+        (str(name), value if isinstance(value, str) else json.dumps(value))
+        for name, value in document.items()
+        if value is not None
+    ]
+    return pairs, None
+
+
+def _record(endpoint: str) -> PostbackOutcome | None:
+    """Run a postback through the service and commit; None when the store is unreachable."""
+    postback_request = _read_request(endpoint)
+    try:
+        return with_retries(
+            db.session, lambda: handle_postback(db.session, postback_request), time.sleep
+        )
+    except OperationalError:
+        current_app.logger.exception("postback not recorded: the store is unavailable")
+        db.session.rollback()
+        return None
+
+
+def _wants_json() -> bool:
+    if request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/plain", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > 0
+
+
+@conversions_bp.route("/postback", methods=["GET", "POST"])
+@public
+def postback() -> Response:
+    """Record a conversion an affiliate network reports (query string, form or JSON body)."""
+    if request.method == "HEAD":  # link checkers: nothing to record
+        return Response(status=200, headers={"Cache-Control": NO_STORE})
+    outcome = _record(POSTBACK)
+    if outcome is None:
+        status, result, reason = 503, "unavailable", "the store is unavailable; retry later"
+    else:
+        status, result, reason = outcome.http_status, outcome.result, outcome.reason
+    if _wants_json():
+        body = json.dumps(
+            {
+                "result": result,
+                "reason": reason,
+                "conversion_id": outcome.conversion_id if outcome else None,
+            }
+        )
+        response = Response(body, status=status, mimetype="application/json")
+    else:
+        text = f"{result}: {reason}\n" if reason else f"{result}\n"
+        response = Response(text, status=status, mimetype="text/plain")
+    response.headers["Cache-Control"] = NO_STORE
+    response.headers[RESULT_HEADER] = result
+    if status == 503:
+        response.headers["Retry-After"] = "60"
+    return response
+
+
+@conversions_bp.get("/conversion.gif")
+@public
+def conversion_pixel() -> Response:
+    """Record a conversion from an image pixel (click ID from ``cid`` or the cookie); a GIF."""
+    result = "ok"
+    if request.method != "HEAD":
+        outcome = _record(PIXEL)
+        result = outcome.result if outcome else "unavailable"
+    response = Response(GIF, status=200, mimetype="image/gif")
+    response.headers["Cache-Control"] = NO_STORE
+    response.headers[RESULT_HEADER] = result
+    return response
+
+
+@conversions_bp.get("/conversion.js")
+@public
+def conversion_script() -> Response:
+    """Record a conversion from a script tag on a thank-you page; answers JavaScript."""
+    result = "ok"
+    if request.method != "HEAD":
+        outcome = _record(SCRIPT)
+        result = outcome.result if outcome else "unavailable"
+    body = f"/* conversion: {result} */\n"
+    response = Response(body, status=200, mimetype="application/javascript")
+    response.headers["Cache-Control"] = NO_STORE
+    response.headers[RESULT_HEADER] = result
+    return response
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return max(int(raw), 1) if raw.isdigit() else 1
+
+
+def _pages(total: int, page: int) -> dict[str, Any]:
+    last = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
+    return {
+        "page": page,
+        "last": last,
+        "total": total,
+        "prev_url": url_for(request.endpoint or "", **args, page=page - 1) if page > 1 else None,
+        "next_url": url_for(request.endpoint or "", **args, page=page + 1) if page < last else None,
+    }
+
+
+def _days(form: ConversionFilterForm | LogFilterForm) -> tuple[date | None, date | None]:
+    if form.date_from.errors or form.date_to.errors:
+        return None, None
+    return form.date_from.data, form.date_to.data
+
+
+def _can_edit() -> bool:
+    return current_membership().role.allows(Role.BUYER)
+
+
+@conversions_bp.get("/conversions")
+def index() -> ResponseReturnValue:
+    """The workspace's conversions, newest first, with their visit's campaign, source, geo,
+    device and sub IDs; filterable by campaign, status, day and click ID."""
+    membership = current_membership()
+    form = ConversionFilterForm(request.args)
+    campaigns = queries.campaign_choices(db.session, membership.workspace_id)
+    form.campaign_id.choices = [
+        SelectChoice("", "Any"),
+        *(SelectChoice(str(cid), name) for cid, name in campaigns),
+    ]
+    form.validate()
+    day_from, day_to = _days(form)
+    since, until = queries.day_bounds(day_from, day_to, _settings().zone)
+    campaign_raw = form.campaign_id.data or ""
+    filters = queries.ConversionFilters(
+        campaign_id=int(campaign_raw) if campaign_raw.isdigit() else None,
+        status=form.status.data or None,
+        click_id=form.click_id.data or None,
+        since=since,
+        until=until,
+    )
+    page = _page_number()
+    rows, total = queries.list_conversions(
+        db.session, membership.workspace_id, filters, (page - 1) * PAGE_SIZE, PAGE_SIZE
+    )
+    return render_template(
+        "conversions/index.html",
+        form=form,
+        rows=rows,
+        pages=_pages(total, page),
+        sub_ids=queries.sub_ids,
+        live=bool(form.live.data),
+        can_edit=_can_edit(),
+    )
+
+
+@conversions_bp.get("/postback-log")
+def postback_log() -> ResponseReturnValue:
+    """Every postback and pixel call of the workspace, accepted or refused, with its reason."""
+    membership = current_membership()
+    form = LogFilterForm(request.args)
+    form.validate()
+    day_from, day_to = _days(form)
+    since, until = queries.day_bounds(day_from, day_to, _settings().zone)
+    filters = queries.LogFilters(
+        click_id=form.click_id.data or None,
+        result=form.result.data or None,
+        since=since,
+        until=until,
+    )
+    unattributed = queries.unattributed_visible(
+        db.session, membership.workspace_id, membership.role.allows(Role.ADMIN)
+    )
+    page = _page_number()
+    rows, total = queries.list_postback_log(
+        db.session,
+        membership.workspace_id,
+        filters,
+        include_unattributed=unattributed,
+        offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
+    return render_template(
+        "conversions/postback_log.html",
+        form=form,
+        rows=rows,
+        pages=_pages(total, page),
+        unattributed=unattributed,
+        retention_days=_settings().postback_log_retention_days,
+    )
+
+
+@conversions_bp.route("/conversions/upload", methods=["GET", "POST"])
+@role_required(Role.BUYER)
+def upload() -> ResponseReturnValue:
+    """Paste or upload a CSV of conversions: every row checked, then all recorded or none."""
+    form = UploadForm()
+    report = None
+    problem = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            text = form.csv_text.data or ""
+            file = form.csv_file.data
+            if file is not None and file.filename:
+                text = decode_upload(file.read())
+            rows = parse_csv(text)
+        except UploadError as exc:
+            problem, status = str(exc).capitalize() + ".", 400
+        else:
+            membership = current_membership()
+            report = upload_conversions(
+                db.session,
+                membership.workspace_id,
+                rows,
+                apply=bool(form.apply.data),
+                default_currency=_settings().currency,
+                now=now_utc(),
+                ip=client_ip(),
+            )
+            if report.applied:
+                db.session.commit()
+                flash(
+                    f"{len(report.rows)} rows recorded: {report.count('recorded')} new, "
+                    f"{report.count('updated')} updated, {report.count('duplicate')} duplicates.",
+                    "success",
+                )
+            else:
+                db.session.rollback()
+                if report.errors:
+                    status = 400
+                    flash(
+                        f"{len(report.errors)} of {len(report.rows)} rows have errors: "
+                        "nothing was recorded. Fix them and send the file again.",
+                        "error",
+                    )
+                else:
+                    flash(f"All {len(report.rows)} rows are fine (nothing recorded yet).", "info")
+    elif form.is_submitted():
+        status = 400
+    return render_template(
+        "conversions/upload.html", form=form, report=report, problem=problem
+    ), status
+
+
+@conversions_bp.route("/conversions/types", methods=["GET", "POST"])
+def types() -> ResponseReturnValue:
+    """Custom conversion types: which et values mean which event, and whether they count."""
+    membership = current_membership()
+    form = ConversionTypeForm()
+    status = 200
+    if form.is_submitted():
+        if not _can_edit():
+            abort(403, description="This needs the buyer role in this workspace.")
+        if form.validate():
+            try:
+                event_types.create_type(
+                    db.session,
+                    membership.workspace_id,
+                    form.name.data or "",
+                    event_types.clean_et_values(form.et_values.data or ""),
+                    bool(form.counts_as_conversion.data),
+                    bool(form.counts_in_revenue.data),
+                )
+            except event_types.ConversionTypeError as exc:
+                db.session.rollback()
+                getattr(form, exc.field).errors = [exc.message.capitalize() + "."]
+                status = 400
+            else:
+                db.session.commit()
+                flash(f"Conversion type {form.name.data!r} saved.", "success")
+                return redirect(url_for("conversions.types"))
+        else:
+            status = 400
+    return render_template(
+        "conversions/types.html",
+        form=form,
+        kinds=event_types.list_types(db.session, membership.workspace_id),
+        delete_form=DeleteForm(),
+        can_edit=_can_edit(),
+    ), status
+
+
+@conversions_bp.route("/conversions/types/<int:type_id>", methods=["GET", "POST"])
+@role_required(Role.BUYER)
+def edit_type(type_id: int) -> ResponseReturnValue:
+    """Change a conversion type; its conversions follow."""
+    kind = event_types.get_type(db.session, current_membership().workspace_id, type_id)
+    if kind is None:
+        abort(404)
+    form = ConversionTypeForm(obj=None if request.method == "POST" else kind)
+    if request.method == "GET":
+        form.et_values.data = ", ".join(kind.et_values)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            event_types.update_type(
+                db.session,
+                kind,
+                form.name.data or "",
+                event_types.clean_et_values(form.et_values.data or ""),
+                bool(form.counts_as_conversion.data),
+                bool(form.counts_in_revenue.data),
+            )
+        except event_types.ConversionTypeError as exc:
+            db.session.rollback()
+            getattr(form, exc.field).errors = [exc.message.capitalize() + "."]
+            status = 400
+        else:
+            db.session.commit()
+            flash("Conversion type saved; its conversions follow.", "success")
+            return redirect(url_for("conversions.types"))
+    elif form.is_submitted():
+        status = 400
+    return render_template("conversions/type_edit.html", form=form, kind=kind), status
+
+
+@conversions_bp.post("/conversions/types/<int:type_id>/delete")
+@role_required(Role.BUYER)
+def delete_type(type_id: int) -> ResponseReturnValue:
+    """Delete a conversion type; its conversions become untyped (and count)."""
+    kind = event_types.get_type(db.session, current_membership().workspace_id, type_id)
+    if kind is None:
+        abort(404)
+    if not DeleteForm().validate_on_submit():
+        abort(400, description="The form expired; try again.")
+    event_types.delete_type(db.session, kind)
+    db.session.commit()
+    flash("Conversion type deleted.", "success")
+    return redirect(url_for("conversions.types"))
+
+
+@conversions_bp.get("/conversions/forwards")
+def forwards() -> ResponseReturnValue:
+    """Postbacks sent to traffic sources: status, attempts, the last answer."""
+    membership = current_membership()
+    form = ForwardFilterForm(request.args)
+    page = _page_number()
+    rows, total = queries.list_forwards(
+        db.session,
+        membership.workspace_id,
+        form.status.data or None,
+        (page - 1) * PAGE_SIZE,
+        PAGE_SIZE,
+    )
+    return render_template(
+        "conversions/forwards.html",
+        form=form,
+        rows=rows,
+        pages=_pages(total, page),
+        retry_form=RetryForm(),
+        can_edit=_can_edit(),
+    )
+
+
+@conversions_bp.post("/conversions/forwards/retry")
+@role_required(Role.BUYER)
+def retry_forward() -> ResponseReturnValue:
+    """Send a failed forward again now."""
+    form = RetryForm()
+    raw = form.message_id.data or ""
+    if (
+        form.validate_on_submit()
+        and raw.isdigit()
+        and outbox.retry_now(db.session, current_membership().workspace_id, int(raw), now_utc())
+    ):
+        db.session.commit()
+        flash("It goes out again at the worker's next pass.", "success")
+    else:
+        flash("No such failed or waiting forward here.", "error")
+    return redirect(url_for("conversions.forwards"))
