@@ -332,9 +332,7 @@ def test_malformed_json_is_400_and_logged(
 
 def test_a_ten_megabyte_body_is_refused(client: FlaskClient, db: Session, visit: Visit) -> None:
     body = b"cid=" + visit.click_id.encode() + b"&x=" + b"a" * (10 * 1024 * 1024)
-    response = client.post(
-        "/postback", data=body, content_type="application/x-www-form-urlencoded"
-    )
+    response = client.post("/postback", data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 413
     assert conversions(db) == []
     assert last_log(db)["result"] == "malformed"
@@ -356,9 +354,7 @@ def test_nul_bytes_and_invalid_utf8_never_fail(
     assert conversions(db)[0]["txid"] == "ab"
     body = client.post("/postback", data=b"cid=\xff\x00&payout=\xfe")
     assert body.status_code in (400, 404)
-    raw = client.post(
-        "/postback", data=b'{"cid": "a\\u0000b"}', content_type="application/json"
-    )
+    raw = client.post("/postback", data=b'{"cid": "a\\u0000b"}', content_type="application/json")
     assert raw.status_code == 404
     assert len(log_rows(db)) == len(cases) + 2
 
@@ -515,9 +511,7 @@ def test_a_network_speaking_its_own_parameter_names(
 ) -> None:
     preset = affiliate_network_preset("affise")
     v = network_visit(status_map=dict(preset.status_map), param_map=dict(preset.param_map))
-    response = client.get(
-        f"/postback?sub1={v.click_id}&sum=11,40&conversion_id=AF-77&status=2"
-    )
+    response = client.get(f"/postback?sub1={v.click_id}&sum=11,40&conversion_id=AF-77&status=2")
     assert response.status_code == 200, response.text
     row = only_conversion(db)
     assert (row["payout"], row["txid"], row["status"]) == (Decimal("11.4"), "AF-77", "pending")
