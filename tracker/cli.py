@@ -229,3 +229,4 @@ def quickstart(bind: str, workers: int) -> None:
 
 
 from tracker.conversions import cli as _conversions_cli  # noqa: E402,F401  (worker, bench)
+from tracker.reports import cli as _reports_cli  # noqa: E402,F401  (attaches bench reports, reports)

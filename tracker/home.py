@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from tracker.auth.sessions import current_membership
+from tracker.config import Settings
 from tracker.extensions import db
 from tracker.models import AffiliateNetwork, Campaign, Lander, Offer, TrafficSource
+from tracker.models.types import utcnow
+from tracker.reports.dashboard import build_dashboard, has_visits
+from tracker.reports.metrics import METRICS
+from tracker.reports.rollups import refresh_if_stale
 
 home_bp = Blueprint("home", __name__)
 
@@ -26,8 +31,14 @@ SETUP_STEPS: list[tuple[Any, str, str]] = [
 
 @home_bp.get("/")
 def index() -> ResponseReturnValue:
-    """Overview of the workspace and the next set-up step."""
+    """The dashboard once the workspace has visits; until then, the set-up steps."""
     workspace_id = current_membership().workspace_id
+    if has_visits(db.session, workspace_id):
+        settings: Settings = current_app.config["SETTINGS"]
+        refresh_if_stale(db.session)
+        db.session.commit()
+        dashboard = build_dashboard(db.session, workspace_id, settings.timezone, utcnow())
+        return render_template("home/dashboard.html", dashboard=dashboard, metrics=METRICS)
     steps = []
     for model, title, why in SETUP_STEPS:
         count = db.session.scalar(

@@ -38,3 +38,4 @@ PUBLIC_ENDPOINTS = {"api.openapi_spec"}
 # Endpoint modules register their routes on api_bp when imported.
 from tracker.api import meta, setup_resources  # noqa: E402,F401
 from tracker.api import conversion_resources  # noqa: E402,F401
+from tracker.api import report_resources  # noqa: E402,F401

@@ -10,6 +10,7 @@ from tracker.models.events import (
     PostbackLog,
     Visit,
 )
+from tracker.models.rollups import CostAdjustment, RollupState  # noqa: F401  (report tables)
 from tracker.models.setup import (
     AffiliateNetwork,
     Campaign,

@@ -1,0 +1,113 @@
+"""Report rollups: visits summed per hour and per UTC day for the common dimensions, a state
+row for the worker, and cost adjustments (the per-visit costs a manual cost update replaced).
+
+Each rollup table holds both grains (``grain`` = 3600 or 86400 seconds, ``bucket`` = epoch
+second / grain) so a 30-day report reads whole days and only its edges by the hour. The
+conversion columns are filled when raw visits are pruned (see ``tracker.reports.rollups``):
+until then conversions are read from the conversion table, so a late postback counts at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.extensions import Base
+from tracker.models.events import BigId, Conversion, Visit
+from tracker.models.types import Money, UTCDateTime, utcnow
+
+
+class RollupColumns:
+    """What every rollup row has: where and when, and the additive sums."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    grain: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[int] = mapped_column(BigInteger)
+    is_bot: Mapped[bool] = mapped_column(Boolean)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    traffic_source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("traffic_source.id", ondelete="SET NULL")
+    )
+    visits: Mapped[int] = mapped_column(Integer)
+    unique_visits: Mapped[int] = mapped_column(Integer)
+    clicks: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal] = mapped_column(Money)
+    conversions: Mapped[int] = mapped_column(Integer, default=0)
+    revenue: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    conversion_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+
+class EntityRollup(RollupColumns, Base):
+    """Campaign, source, offer, lander, flow: the dashboard, list pages, most reports."""
+
+    __tablename__ = "rollup_entity"
+    __table_args__ = (Index("ix_rollup_entity_bucket", "workspace_id", "grain", "bucket"),)
+
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offer.id", ondelete="SET NULL"))
+    lander_id: Mapped[int | None] = mapped_column(ForeignKey("lander.id", ondelete="SET NULL"))
+    flow_id: Mapped[int | None] = mapped_column(ForeignKey("flow.id", ondelete="SET NULL"))
+
+
+class GeoRollup(RollupColumns, Base):
+    """The entities by country, device type and OS."""
+
+    __tablename__ = "rollup_geo"
+    __table_args__ = (Index("ix_rollup_geo_bucket", "workspace_id", "grain", "bucket"),)
+
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offer.id", ondelete="SET NULL"))
+    lander_id: Mapped[int | None] = mapped_column(ForeignKey("lander.id", ondelete="SET NULL"))
+    country: Mapped[str] = mapped_column(String(2))
+    device_type: Mapped[str] = mapped_column(String(16))
+    os: Mapped[str] = mapped_column(String(64))
+
+
+class ZoneRollup(RollupColumns, Base):
+    """Campaign and source by var1 (the zone or placement ID most sources send) and device."""
+
+    __tablename__ = "rollup_zone"
+    __table_args__ = (Index("ix_rollup_zone_bucket", "workspace_id", "grain", "bucket"),)
+
+    var1: Mapped[str] = mapped_column(String(255))
+    device_type: Mapped[str] = mapped_column(String(16))
+
+
+class RollupState(Base):
+    """One row: how far the rollups go. Hours before ``sealed_until`` are rolled up; hours
+    before ``finalized_until`` also hold conversions (their raw visits may be pruned)."""
+
+    __tablename__ = "rollup_state"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    sealed_until: Mapped[int] = mapped_column(BigInteger, default=0)  # epoch second, hour-aligned
+    finalized_until: Mapped[int] = mapped_column(BigInteger, default=0)  # epoch second, day-aligned
+    # Clicks recorded after this moment on sealed hours make those hours dirty.
+    clicks_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CostAdjustment(Base):
+    """A visit's cost before a manual cost update replaced it: undo restores it with one
+    set-based UPDATE (a JSON blob per update would not scale to millions of visits)."""
+
+    __tablename__ = "cost_adjustment"
+
+    cost_update_id: Mapped[int] = mapped_column(
+        ForeignKey("cost_update.id", ondelete="CASCADE"), primary_key=True
+    )
+    visit_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("visit.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+    previous_cost: Mapped[Decimal] = mapped_column(Money)
+
+
+# Late clicks on sealed hours are found through this index (the rollups must count them).
+Index("ix_visit_clicked_at", Visit.clicked_at)
+# Conversion-side changes since a moment (status updates), for the rollups' final fill.
+Index("ix_conversion_visit_at", Conversion.workspace_id, Conversion.visit_at)

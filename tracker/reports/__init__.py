@@ -1,0 +1,1 @@
+"""Reports: the metrics glossary, dimensions, the aggregate query, costs, pages and exports."""

@@ -1,0 +1,174 @@
+"""Report commands: ``tracker bench reports`` and ``tracker reports refresh|prune``.
+
+Imported at the bottom of ``tracker.cli``, it attaches its commands to the ``tracker`` group; the
+``bench`` group is shared (whichever module comes first creates it, the others attach).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import click
+
+from tracker.cli import _app_context, _fails_cleanly, _say, main
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+
+def bench_group() -> click.Group:
+    """The shared ``tracker bench`` group, created on first use."""
+    existing = main.commands.get("bench")
+    if isinstance(existing, click.Group):
+        return existing
+
+    @main.group("bench")
+    def bench() -> None:
+        """Benchmarks of bench/: each builds its own store and prints its figures."""
+
+    return bench
+
+
+def _load_bench_module(name: str) -> ModuleType:
+    path = BENCH_DIR / f"{name}.py"
+    if not path.exists():
+        raise click.ClickException(f"{path} not found: benchmarks run from a checkout")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _prepare_store(url: str, fresh: bool) -> None:
+    from sqlalchemy import create_engine, make_url, text
+
+    parsed = make_url(url)
+    if not fresh:
+        return
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            for suffix in ("", "-wal", "-shm"):
+                Path(parsed.database + suffix).unlink(missing_ok=True)
+        return
+    if "bench" not in (parsed.database or ""):
+        raise click.ClickException("--fresh empties the database: its name must contain 'bench'")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@bench_group().command("reports")
+@click.option(
+    "--visits", type=click.IntRange(1000, 50_000_000), default=1_000_000, show_default=True
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="The benchmark's own store (default: SQLite instance/bench-reports.db). "
+    "A PostgreSQL database's name must contain 'bench'.",
+)
+@click.option(
+    "--fresh/--reuse",
+    default=True,
+    show_default=True,
+    help="Start from an empty store, or time the data already there.",
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@_fails_cleanly
+def bench_reports(visits: int, database_url: str | None, fresh: bool, seed: int) -> None:
+    """Generate realistic visits and conversions, then time three 30-day reports cold and warm."""
+    import random
+    import time
+
+    from flask_migrate import upgrade
+    from sqlalchemy import create_engine, select
+    from tqdm import tqdm
+
+    from tracker import create_app
+    from tracker.config import Settings
+    from tracker.extensions import db as store
+    from tracker.models import Workspace
+    from tracker.reports.rollups import refresh_rollups
+
+    bench = _load_bench_module("reports")
+    url = database_url or f"sqlite:///{Path('instance').resolve() / 'bench-reports.db'}"
+    _prepare_store(url, fresh)
+    app = create_app(Settings.from_env(database_url=url))
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        store.engine.dispose()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        workspace_id = conn.execute(select(Workspace.id).order_by(Workspace.id)).scalar()
+    if fresh or workspace_id is None:
+        setup = bench.make_setup(engine, random.Random(seed))
+        workspace_id = setup.workspace_id
+        started = time.perf_counter()
+        with tqdm(total=visits, unit="visit", unit_scale=True, file=sys.stderr) as bar:
+            bench.generate(engine, setup, visits, seed, bar.update)
+        _say(f"generated in {time.perf_counter() - started:.1f} s")
+    counts = bench.store_counts(engine)
+    _say(
+        f"store: {counts[0]:,} visits, {counts[1]:,} conversions ({engine.url.get_backend_name()})"
+    )
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    else:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    with app.app_context():
+        started = time.perf_counter()
+        refresh_rollups(store.session)
+        store.session.commit()
+        _say(f"rollups refreshed in {time.perf_counter() - started:.1f} s")
+        store.engine.dispose()
+    engine.dispose()
+    click.echo("| report | rows | visits | tables | cold ms | warm ms |")
+    click.echo("|---|---:|---:|---|---:|---:|")
+    for result in bench.time_reports(url, workspace_id):
+        click.echo(
+            f"| {result['report']} | {result['rows']:,} | {result['visits']:,} | "
+            f"{result['sources']} | {result['cold_ms']:.0f} | {result['warm_ms']:.0f} |"
+        )
+
+
+@main.group("reports")
+def reports_group() -> None:
+    """Report upkeep: rollups and raw visit retention (the worker runs these too)."""
+
+
+@reports_group.command("refresh")
+@_fails_cleanly
+def reports_refresh() -> None:
+    """Bring the hourly rollups up to date with the visits and conversions."""
+    from tracker.extensions import db as store
+    from tracker.reports.rollups import refresh_rollups
+
+    with _app_context():
+        outcome: Any = refresh_rollups(store.session)
+        store.session.commit()
+        click.echo(str(outcome))
+
+
+@reports_group.command("prune")
+@_fails_cleanly
+def reports_prune() -> None:
+    """Delete raw visits older than TRACKER_VISIT_RETENTION_DAYS (rollups keep their totals)."""
+    from flask import current_app
+
+    from tracker.extensions import db as store
+    from tracker.reports.rollups import prune_raw_visits
+
+    with _app_context():
+        settings = current_app.config["SETTINGS"]
+        deleted = prune_raw_visits(store.session, settings.visit_retention_days)
+        store.session.commit()
+        click.echo(str(deleted))
