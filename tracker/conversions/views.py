@@ -242,6 +242,10 @@ def _days(form: ConversionFilterForm | LogFilterForm) -> tuple[date | None, date
     return form.date_from.data, form.date_to.data
 
 
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."
+
+
 def _can_edit() -> bool:
     return current_membership().role.allows(Role.BUYER)
 
@@ -335,7 +339,7 @@ def upload() -> ResponseReturnValue:
                 text = decode_upload(file.read())
             rows = parse_csv(text)
         except UploadError as exc:
-            problem, status = str(exc).capitalize() + ".", 400
+            problem, status = _sentence(str(exc)), 400
         else:
             membership = current_membership()
             report = upload_conversions(
@@ -393,7 +397,7 @@ def types() -> ResponseReturnValue:
                 )
             except event_types.ConversionTypeError as exc:
                 db.session.rollback()
-                getattr(form, exc.field).errors = [exc.message.capitalize() + "."]
+                getattr(form, exc.field).errors = [_sentence(exc.message)]
                 status = 400
             else:
                 db.session.commit()
@@ -433,7 +437,7 @@ def edit_type(type_id: int) -> ResponseReturnValue:
             )
         except event_types.ConversionTypeError as exc:
             db.session.rollback()
-            getattr(form, exc.field).errors = [exc.message.capitalize() + "."]
+            getattr(form, exc.field).errors = [_sentence(exc.message)]
             status = 400
         else:
             db.session.commit()
