@@ -1,0 +1,443 @@
+"""Reports: every metric against hand-computed figures, filters, levels, time zones, bots, sort,
+rollups agreeing with raw visits, the API, CSV, and workspace isolation."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.report_data import AT, Dataset, add_conversion, add_visit, build_dataset
+from tracker.models import Campaign, TrafficSource, Visit
+from tracker.reports import rollups
+from tracker.reports.metrics import Metrics, Sums
+from tracker.reports.query import (
+    ReportError,
+    metrics_by_entity,
+    parse_report_args,
+    run_report,
+)
+
+DAY = "2026-11-10"
+
+
+@pytest.fixture
+def data(
+    db: Session,
+    make_campaign: Callable[..., Campaign],
+    make_traffic_source: Callable[..., TrafficSource],
+) -> Dataset:
+    return build_dataset(db, make_campaign, make_traffic_source)
+
+
+def report(db: Session, workspace_id: int, tz: str = "UTC", **params: str) -> Any:
+    args = {"from": [DAY], "to": [DAY], **{k: [v] for k, v in params.items()}}
+    return run_report(db, parse_report_args(args, workspace_id, tz))
+
+
+def by(result: Any, key: str) -> dict[Any, dict[str, Any]]:
+    return {row.values[key]: row.as_dict() for row in result.rows}
+
+
+def test_every_metric_by_traffic_source_matches_hand_computed_figures(
+    db: Session, data: Dataset
+) -> None:
+    rows = by(report(db, data.c1.workspace_id, group_by="traffic_source"), "traffic_source")
+    alpha = rows["Alpha"]
+    assert alpha["traffic_source_id"] == data.alpha.id
+    assert (alpha["visits"], alpha["unique_visits"], alpha["clicks"]) == (5, 4, 4)
+    # v1 approved, v3 pending count; v5 declined does not; v4 is a bot's.
+    assert alpha["conversions"] == 3
+    assert alpha["revenue"] == Decimal("11")
+    # 4 human visits at 0.01 (cpc) + 50 % revshare of C3's 6.00.
+    assert alpha["cost"] == Decimal("3.04")
+    assert alpha["profit"] == Decimal("7.96")
+    assert alpha["roi"].quantize(Decimal("0.0001")) == Decimal("261.8421")
+    assert alpha["ctr"] == Decimal("80")
+    assert alpha["cr"] == Decimal("75")
+    assert alpha["cv"] == Decimal("60")
+    assert alpha["epv"] == Decimal("2.2")
+    assert alpha["epc"] == Decimal("2.75")
+    assert alpha["ap"].quantize(Decimal("0.000001")) == Decimal("3.666667")
+    assert alpha["cpv"] == Decimal("0.608")
+    assert alpha["cpc"] == Decimal("0.76")
+    assert alpha["cpa"].quantize(Decimal("0.000001")) == Decimal("1.013333")
+
+    beta = rows["Beta"]  # cpa 2.00 per counted conversion
+    assert (beta["visits"], beta["clicks"], beta["conversions"]) == (2, 1, 1)
+    assert (beta["revenue"], beta["cost"], beta["profit"]) == (Decimal(4), Decimal(2), Decimal(2))
+    assert (beta["roi"], beta["ctr"], beta["cr"], beta["cv"]) == (100, 50, 100, 50)
+    assert (beta["epv"], beta["epc"], beta["ap"]) == (2, 4, 4)
+    assert (beta["cpv"], beta["cpc"], beta["cpa"]) == (1, 2, 2)
+
+
+def test_zero_denominators_are_null_never_zero(db: Session, data: Dataset) -> None:
+    gamma = by(report(db, data.c1.workspace_id, group_by="traffic_source"), "traffic_source")[
+        "Gamma"
+    ]
+    assert gamma["visits"] == 1 and gamma["clicks"] == 0 and gamma["conversions"] == 0
+    assert gamma["ctr"] == 0  # clicks / visits: a real zero
+    assert gamma["cv"] == 0 and gamma["epv"] == 0 and gamma["cpv"] == 0
+    for ratio in ("roi", "cr", "epc", "ap", "cpc", "cpa"):
+        assert gamma[ratio] is None, ratio
+    empty = Metrics.from_sums(Sums())
+    assert all(getattr(empty, n) is None for n in ("roi", "ctr", "cr", "cv", "epv", "ap", "cpa"))
+
+
+def test_totals_and_bots_on_request(db: Session, data: Dataset) -> None:
+    totals = report(db, data.c1.workspace_id, group_by="campaign").totals
+    assert (totals.visits, totals.unique_visits, totals.clicks, totals.conversions) == (8, 7, 5, 4)
+    assert (totals.revenue, totals.cost, totals.profit) == (
+        Decimal("15"),
+        Decimal("5.04"),
+        Decimal("9.96"),
+    )
+    with_bots = report(db, data.c1.workspace_id, group_by="campaign", include_bots="1")
+    c1 = by(with_bots, "campaign")["C1"]
+    assert (c1["visits"], c1["clicks"], c1["conversions"], c1["revenue"]) == (5, 4, 3, 15)
+    assert c1["cost"] == Decimal("0.05")
+
+
+def test_filters_by_name_id_and_value_and_three_levels(db: Session, data: Dataset) -> None:
+    ws = data.c1.workspace_id
+    result = report(db, ws, group_by="campaign,country,var1", traffic_source="Alpha")
+    keys = {(r.values["campaign"], r.values["country"], r.values["var1"]) for r in result.rows}
+    assert keys == {("C1", "US", "z1"), ("C1", "DE", "z2"), ("C3", "US", "")}
+    by_id = report(db, ws, group_by="country", campaign_id=str(data.c1.id))
+    assert {r.values["country"]: r.sums.visits for r in by_id.rows} == {"US": 2, "DE": 2}
+    only_de = report(db, ws, group_by="device_type", campaign_id=str(data.c1.id), country="DE")
+    assert only_de.totals.visits == 2 and only_de.totals.conversions == 1
+    nobody = report(db, ws, group_by="campaign", traffic_source="No such source")
+    assert nobody.rows == [] and nobody.totals.visits == 0
+
+
+def test_missing_entity_is_filtered_by_an_empty_id(db: Session, data: Dataset) -> None:
+    result = report(db, data.c1.workspace_id, group_by="lander", lander_id="")
+    assert [r.values for r in result.rows] == [{"lander": None, "lander_id": None}]
+    assert result.totals.visits == 8
+
+
+def test_sort_by_any_column_nulls_last(db: Session, data: Dataset) -> None:
+    ws = data.c1.workspace_id
+    names = lambda **p: [r.values["campaign"] for r in report(db, ws, **p).rows]  # noqa: E731
+    assert names(group_by="campaign", sort="-profit") == ["C1", "C3", "C2", "C4"]
+    assert names(group_by="campaign", sort="profit") == ["C4", "C2", "C3", "C1"]
+    assert names(group_by="campaign", sort="-roi")[-1] == "C4"  # null ROI last either way
+    assert names(group_by="campaign", sort="roi")[-1] == "C4"
+    assert names(group_by="campaign", sort="campaign") == ["C1", "C2", "C3", "C4"]
+    assert len(report(db, ws, group_by="campaign", limit="2").rows) == 2
+
+
+def test_day_and_hour_in_a_zone_across_the_end_of_dst(
+    db: Session, make_campaign: Callable[..., Campaign]
+) -> None:
+    """Europe/Paris leaves summer time on 2026-10-25 at 01:00 UTC: that day has 25 hours."""
+    campaign = make_campaign()
+    for at in (
+        datetime(2026, 10, 24, 21, 59, tzinfo=UTC),  # 23:59 on the 24th (UTC+2)
+        datetime(2026, 10, 24, 22, 0, tzinfo=UTC),  # 00:00 on the 25th
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),  # 02:30 summer time
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),  # 02:30 again, winter time
+        datetime(2026, 10, 25, 22, 59, tzinfo=UTC),  # 23:59 on the 25th (UTC+1)
+        datetime(2026, 10, 25, 23, 0, tzinfo=UTC),  # 00:00 on the 26th
+    ):
+        add_visit(db, campaign, at=at)
+    db.commit()
+    args = {"from": ["2026-10-24"], "to": ["2026-10-26"], "tz": ["Europe/Paris"]}
+    days = run_report(
+        db, parse_report_args({**args, "group_by": ["day"]}, campaign.workspace_id, "UTC")
+    )
+    assert [(r.values["day"], r.sums.visits) for r in days.rows] == [
+        ("2026-10-24", 1),
+        ("2026-10-25", 4),
+        ("2026-10-26", 1),
+    ]
+    one_day = {**args, "from": ["2026-10-25"], "to": ["2026-10-25"], "group_by": ["hour_of_day"]}
+    hours = run_report(db, parse_report_args(one_day, campaign.workspace_id, "UTC"))
+    assert {r.values["hour_of_day"]: r.sums.visits for r in hours.rows} == {0: 1, 2: 2, 23: 1}
+    weekday = {**one_day, "group_by": ["day_of_week"]}
+    assert [
+        r.values["day_of_week"]
+        for r in run_report(db, parse_report_args(weekday, campaign.workspace_id, "UTC")).rows
+    ] == [7]
+    # The same instants seen from UTC fall on other days.
+    utc = run_report(
+        db,
+        parse_report_args(
+            {**args, "tz": ["UTC"], "group_by": ["day"]}, campaign.workspace_id, "UTC"
+        ),
+    )
+    assert [(r.values["day"], r.sums.visits) for r in utc.rows] == [
+        ("2026-10-24", 2),
+        ("2026-10-25", 4),
+    ]
+
+
+def test_conversions_count_on_the_visits_day(db: Session, data: Dataset) -> None:
+    """A conversion recorded days later still counts on its visit's day (cohort view)."""
+    late_visit = add_visit(db, data.c4, at=AT - timedelta(days=3))
+    add_conversion(db, late_visit, "9.00", created_at=AT)
+    db.commit()
+    assert report(db, data.c1.workspace_id, group_by="campaign").totals.conversions == 4
+    earlier = run_report(
+        db,
+        parse_report_args(
+            {"from": ["2026-11-07"], "to": ["2026-11-07"], "group_by": ["campaign"]},
+            data.c1.workspace_id,
+            "UTC",
+        ),
+    )
+    assert earlier.totals.conversions == 1 and earlier.totals.revenue == Decimal("9")
+
+
+@pytest.mark.parametrize(
+    ("args", "param"),
+    [
+        ({"group_by": ["nope"]}, "group_by"),
+        ({"group_by": ["campaign,country,os,browser"]}, "group_by"),
+        ({}, "group_by"),
+        ({"group_by": ["campaign"], "from": ["2026-13-01"]}, "from"),
+        ({"group_by": ["campaign"], "from": ["2026-11-05"], "to": ["2026-11-01"]}, "from"),
+        ({"group_by": ["campaign"], "tz": ["Mars/Olympus"]}, "tz"),
+        ({"group_by": ["campaign"], "sort": ["-nonsense"]}, "sort"),
+        ({"group_by": ["campaign"], "campaign_id": ["seven"]}, "campaign_id"),
+        ({"group_by": ["campaign"], "contry": ["US"]}, "contry"),
+        ({"group_by": ["campaign"], "include_bots": ["maybe"]}, "include_bots"),
+        ({"group_by": ["campaign"], "day": ["yesterday"]}, "day"),
+        ({"group_by": ["campaign"], "limit": ["0"]}, "limit"),
+    ],
+)
+def test_bad_parameters_are_named(args: dict[str, list[str]], param: str) -> None:
+    with pytest.raises(ReportError) as caught:
+        parse_report_args(args, 1, "UTC")
+    assert caught.value.param == param
+
+
+def test_metrics_by_entity_for_list_pages(db: Session, data: Dataset) -> None:
+    day = date(2026, 11, 10)
+    found = metrics_by_entity(
+        db, data.c1.workspace_id, "campaign", [data.c1.id, data.c2.id], day, day, "UTC"
+    )
+    assert set(found) == {data.c1.id, data.c2.id}
+    assert found[data.c1.id].visits == 4 and found[data.c2.id].cost == Decimal("2")
+    everyone = metrics_by_entity(db, data.c1.workspace_id, "traffic_source", None, day, day, "UTC")
+    assert everyone[data.beta.id].profit == Decimal("2")
+    assert metrics_by_entity(db, data.c1.workspace_id, "offer", [], day, day, "UTC") == {}
+    with pytest.raises(ValueError):
+        metrics_by_entity(db, data.c1.workspace_id, "country", None, day, day, "UTC")
+
+
+# --- rollups agree with raw visits ---------------------------------------------------------------
+
+
+def _raw_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rollups, "plan", lambda session, query: None)
+
+
+def _snapshot(db: Session, ws: int, **params: str) -> dict[str, Any]:
+    """Every row (keyed by its dimension values) and the totals, compared as numbers."""
+    result = report(db, ws, **params)
+    rows = {repr(sorted(r.values.items(), key=str)): r.metrics.as_dict() for r in result.rows}
+    return {"rows": rows, "totals": result.totals.as_dict()}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"group_by": "traffic_source"},
+        {"group_by": "campaign,country"},
+        {"group_by": "traffic_source,var1,device_type"},
+        {"group_by": "affiliate_network"},
+        {"group_by": "hour", "tz": "Europe/Paris"},
+        {"group_by": "campaign", "include_bots": "1"},
+        {"group_by": "isp"},  # no rollup holds it: raw
+    ],
+)
+def test_rollups_and_raw_visits_never_disagree(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    ws = data.c1.workspace_id
+    rollups.refresh_rollups(db, now=AT + timedelta(days=3))
+    db.commit()
+    tz = params.pop("tz", "UTC")
+    from_rollups = _snapshot(db, ws, tz=tz, **params)
+    sources = report(db, ws, tz=tz, **params).sources
+    if params["group_by"] != "isp":
+        assert sources[0].startswith("rollup_"), sources
+    _raw_only(monkeypatch)
+    assert _snapshot(db, ws, tz=tz, **params) == from_rollups
+
+
+def test_late_clicks_rebuild_sealed_hours(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = data.c1.workspace_id
+    now = AT + timedelta(days=3)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    visit = data.visits["v2"]
+    db.get(Visit, visit.id).clicks = 1  # type: ignore[union-attr]
+    db.get(Visit, visit.id).clicked_at = now + timedelta(seconds=5)  # type: ignore[union-attr]
+    db.commit()
+    outcome = rollups.refresh_rollups(db, now=now + timedelta(seconds=10))
+    db.commit()
+    assert outcome.rebuilt_hours == 1
+    from_rollups = _snapshot(db, ws, group_by="campaign")
+    _raw_only(monkeypatch)
+    assert _snapshot(db, ws, group_by="campaign") == from_rollups
+    assert by(report(db, ws, group_by="campaign"), "campaign")["C1"]["clicks"] == 4
+
+
+def test_pruned_visits_keep_their_totals_in_the_rollups(db: Session, data: Dataset) -> None:
+    ws = data.c1.workspace_id
+    before = _snapshot(db, ws, group_by="traffic_source")
+    deleted = rollups.prune_raw_visits(db, 30, now=AT + timedelta(days=40))
+    db.commit()
+    assert deleted == 9  # every visit, bots included
+    assert db.query(Visit).count() == 0
+    assert _snapshot(db, ws, group_by="traffic_source") == before
+
+
+def test_a_zone_with_half_hour_offsets_reads_raw_visits(db: Session, data: Dataset) -> None:
+    rollups.refresh_rollups(db, now=AT + timedelta(days=3))
+    db.commit()
+    result = report(db, data.c1.workspace_id, tz="Asia/Kolkata", group_by="campaign")
+    assert result.sources == ["raw"]
+
+
+# --- the API and CSV ------------------------------------------------------------------------------
+
+
+def test_api_report_shape(api: Callable[..., Any], data: Dataset) -> None:
+    client = api("viewer")
+    response = client.get(
+        f"/api/v1/report?group_by=traffic_source,country&from={DAY}&to={DAY}&tz=UTC&sort=-visits"
+    )
+    assert response.status_code == 200, response.text
+    body = response.get_json()
+    assert set(body) >= {"rows", "totals"}
+    first = body["rows"][0]
+    assert first["traffic_source"] == "Alpha" and first["traffic_source_id"] == data.alpha.id
+    assert first["country"] == "US"
+    assert set(first) >= {
+        "visits",
+        "unique_visits",
+        "clicks",
+        "conversions",
+        "revenue",
+        "cost",
+        "profit",
+        "roi",
+        "ctr",
+        "cr",
+        "cv",
+        "epv",
+        "epc",
+        "ap",
+        "cpv",
+        "cpc",
+        "cpa",
+    }
+    assert body["totals"]["revenue"] == 15.0 and body["totals"]["cost"] == 5.04
+    gamma = next(r for r in body["rows"] if r["traffic_source"] == "Gamma")
+    assert gamma["cr"] is None and gamma["roi"] is None and gamma["ctr"] == 0
+
+
+def test_api_filters_by_id_and_bots(api: Callable[..., Any], data: Dataset) -> None:
+    client = api("viewer")
+    body = client.get(
+        f"/api/v1/report?group_by=country&from={DAY}&to={DAY}&campaign_id={data.c1.id}&include_bots=1"
+    ).get_json()
+    assert {r["country"]: r["visits"] for r in body["rows"]} == {"US": 3, "DE": 2}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("group_by=planet", "group_by"),
+        ("group_by=campaign&from=yesterday", "from"),
+        ("group_by=campaign&tz=Nowhere/City", "tz"),
+        ("group_by=campaign&campaign_id=abc", "campaign_id"),
+        ("group_by=campaign&colour=red", "colour"),
+    ],
+)
+def test_api_bad_parameters_answer_400_naming_them(
+    api: Callable[..., Any], query: str, field: str
+) -> None:
+    response = api("viewer").get(f"/api/v1/report?{query}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid" and field in error["fields"]
+
+
+def test_api_report_needs_a_token(client: Any) -> None:
+    assert client.get("/api/v1/report?group_by=campaign").status_code == 401
+
+
+def test_workspace_isolation(api: Callable[..., Any], data: Dataset, db: Session) -> None:
+    outsider = api("buyer", email="outsider@example.com", workspace="Other team")
+    body = outsider.get(f"/api/v1/report?group_by=campaign&from={DAY}&to={DAY}").get_json()
+    assert body["rows"] == [] and body["totals"]["visits"] == 0
+    # Naming another workspace's campaign by id or name finds nothing either.
+    body = outsider.get(
+        f"/api/v1/report?group_by=country&from={DAY}&to={DAY}&campaign=C1"
+    ).get_json()
+    assert body["rows"] == []
+    mine = api("viewer")
+    theirs = outsider.get(f"/api/v1/report?group_by=campaign&workspace_id={data.c1.workspace_id}")
+    assert theirs.status_code == 404
+    assert (
+        mine.get(f"/api/v1/report?group_by=campaign&from={DAY}&to={DAY}").get_json()["totals"][
+            "visits"
+        ]
+        == 8
+    )
+
+
+def test_csv_has_the_same_columns_and_neutralises_formulas(
+    api: Callable[..., Any], data: Dataset, db: Session
+) -> None:
+    add_visit(db, data.c4, var1='=HYPERLINK("http://evil")', country="GB")
+    add_visit(db, data.c4, var1="@SUM(A1)", country="GB")
+    add_visit(db, data.c4, var1="-2+3", country="GB")
+    db.commit()
+    response = api("viewer").get(
+        f"/api/v1/report.csv?group_by=campaign,var1&from={DAY}&to={DAY}&campaign_id={data.c4.id}"
+    )
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert list(rows[0])[:3] == ["campaign", "campaign_id", "var1"]
+    values = {r["var1"] for r in rows}
+    assert values == {"", '\'=HYPERLINK("http://evil")', "'@SUM(A1)", "'-2+3"}
+    empty = next(r for r in rows if r["var1"] == "")
+    assert empty["cr"] == "" and empty["ctr"] == "0"  # null is an empty cell
+
+
+def test_csv_money_is_exact(api: Callable[..., Any], data: Dataset) -> None:
+    text = (
+        api("viewer")
+        .get(f"/api/v1/report.csv?group_by=traffic_source&from={DAY}&to={DAY}&sort=traffic_source")
+        .get_data(as_text=True)
+    )
+    alpha = next(iter(csv.DictReader(io.StringIO(text))))
+    assert (alpha["traffic_source"], alpha["cost"], alpha["profit"], alpha["ap"]) == (
+        "Alpha",
+        "3.04",
+        "7.96",
+        "3.666667",
+    )
+
+
+def test_openapi_documents_the_report(client: Any) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert (
+        "/report" in spec["paths"] and "/report.csv" in spec["paths"] and "/costs" in spec["paths"]
+    )
+    assert "6 decimal places" in str(spec["paths"]["/report"])
