@@ -170,6 +170,17 @@ class CostUpdateIn(BaseModel):
     )
     value: str | None = Field(default=None, description="the variable's value, e.g. one zone ID")
 
+    @field_validator("date_from", "date_to", mode="before")
+    @classmethod
+    def _day_or_time(cls, value: Any) -> date | datetime:
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("a day (YYYY-MM-DD) or a local time (YYYY-MM-DDTHH:MM)") from None
+
     @field_validator("variable")
     @classmethod
     def _variable_named(cls, value: str | None) -> str | None:
