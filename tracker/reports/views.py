@@ -147,6 +147,9 @@ def _chip_names(query: ReportQuery) -> dict[str, str]:
 def index() -> ResponseReturnValue:
     """The report page: levels, range and filters; a dense table, totals, a chart."""
     args = _args()
+    if "level" in request.args:  # the form's selects: answer with the canonical, shareable URL
+        chart = request.args.get("chart")
+        return redirect(_url(args, chart=[chart] if chart else None))
     granularity = request.args.get("chart", "day")
     if granularity not in ("day", "hour"):
         granularity = "day"
