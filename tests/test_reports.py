@@ -441,3 +441,36 @@ def test_openapi_documents_the_report(client: Any) -> None:
         "/report" in spec["paths"] and "/report.csv" in spec["paths"] and "/costs" in spec["paths"]
     )
     assert "6 decimal places" in str(spec["paths"]["/report"])
+
+
+def test_visit_retention_is_a_setting() -> None:
+    from tracker.config import ConfigError, Settings
+
+    assert Settings.from_env(environ={}).visit_retention_days == 0
+    assert (
+        Settings.from_env(environ={"TRACKER_VISIT_RETENTION_DAYS": "90"}).visit_retention_days == 90
+    )
+    with pytest.raises(ConfigError, match="TRACKER_VISIT_RETENTION_DAYS"):
+        Settings.from_env(environ={"TRACKER_VISIT_RETENTION_DAYS": "-1"})
+
+
+def test_refresh_and_prune_commands(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_root: Any, data: Dataset, db: Session
+) -> None:
+    from click.testing import CliRunner
+
+    from tracker.cli import main
+
+    monkeypatch.setenv("TRACKER_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRACKER_INSTANCE_PATH", str(tmp_root / "instance"))
+    monkeypatch.setenv("TRACKER_SECRET_KEY", "test-secret-key")
+    cli = CliRunner()
+    result = cli.invoke(main, ["reports", "refresh"])
+    assert result.exit_code == 0, result.output
+    assert "rolled up until" in result.output
+    assert cli.invoke(main, ["reports", "prune"]).output.strip() == "0"  # retention off
+    monkeypatch.setenv("TRACKER_VISIT_RETENTION_DAYS", "1")
+    result = cli.invoke(main, ["reports", "prune"])
+    assert result.exit_code == 0 and result.output.strip() == "9", result.output
+    db.expire_all()
+    assert report(db, data.c1.workspace_id, group_by="traffic_source").totals.visits == 8

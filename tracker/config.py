@@ -53,6 +53,9 @@ class Settings:
     api_max_per_page: int = 200
     # Days the postback log keeps its rows (the worker deletes older ones); 0 keeps them all.
     postback_log_retention_days: int = 30
+    # Days raw visits are kept (older ones are deleted; report rollups keep their totals, and
+    # reports by rarer dimensions then cover only the kept days); 0 keeps them all.
+    visit_retention_days: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -81,6 +84,8 @@ class Settings:
             raise ConfigError("TRACKER_TRUSTED_PROXIES: must be 0 or more")
         if self.postback_log_retention_days < 0:
             raise ConfigError("TRACKER_POSTBACK_LOG_RETENTION_DAYS: must be 0 or more")
+        if self.visit_retention_days < 0:
+            raise ConfigError("TRACKER_VISIT_RETENTION_DAYS: must be 0 or more")
 
     @property
     def zone(self) -> ZoneInfo:
