@@ -474,3 +474,27 @@ def test_refresh_and_prune_commands(
     assert result.exit_code == 0 and result.output.strip() == "9", result.output
     db.expire_all()
     assert report(db, data.c1.workspace_id, group_by="traffic_source").totals.visits == 8
+
+
+def test_late_postbacks_and_status_changes_reach_sealed_hours(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.models import Conversion
+
+    ws = data.c1.workspace_id
+    now = AT + timedelta(days=3)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    add_conversion(db, data.visits["v2"], "7.00", created_at=now, updated_at=now)
+    pending = db.query(Conversion).filter_by(visit_id=data.visits["v3"].id).one()
+    pending.status = "declined"
+    pending.updated_at = now
+    db.commit()
+    outcome = rollups.refresh_rollups(db, now=now + timedelta(seconds=10))
+    db.commit()
+    assert outcome.rebuilt_hours == 1
+    c1 = by(report(db, ws, group_by="campaign"), "campaign")["C1"]
+    assert (c1["conversions"], c1["revenue"]) == (2, Decimal("10"))
+    from_rollups = _snapshot(db, ws, group_by="campaign,country")
+    _raw_only(monkeypatch)
+    assert _snapshot(db, ws, group_by="campaign,country") == from_rollups

@@ -84,7 +84,7 @@ class RollupState(Base):
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     sealed_until: Mapped[int] = mapped_column(BigInteger, default=0)  # epoch second, hour-aligned
     finalized_until: Mapped[int] = mapped_column(BigInteger, default=0)  # epoch second, day-aligned
-    # Clicks recorded after this moment on sealed hours make those hours dirty.
+    # Clicks and conversions recorded after this moment on sealed hours make them dirty.
     clicks_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -109,5 +109,7 @@ class CostAdjustment(Base):
 
 # Late clicks on sealed hours are found through this index (the rollups must count them).
 Index("ix_visit_clicked_at", Visit.clicked_at)
-# Conversion-side changes since a moment (status updates), for the rollups' final fill.
+# Recent hours' conversions by the visit's time, for the raw part of a report.
 Index("ix_conversion_visit_at", Conversion.workspace_id, Conversion.visit_at)
+# Postbacks and status changes since the last refresh, on sealed hours: rebuilt.
+Index("ix_conversion_updated_at", Conversion.updated_at)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,11 +117,15 @@ class ReportQuery:
 
 @dataclass
 class ReportRow:
-    """One group: its dimension values (entities as name and id) and every metric."""
+    """One group: its dimension values (entities as name and id) and every metric (derived
+    when first asked for: a page shows its first rows of a report that may have thousands)."""
 
     values: dict[str, Any]
     sums: Sums
-    metrics: Metrics
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics.from_sums(self.sums)
 
     def as_json(self) -> dict[str, Any]:
         return {**self.values, **self.metrics.as_json()}
@@ -480,37 +485,45 @@ def _money(value: Any) -> Decimal:
 Key = tuple[Any, ...]
 
 
-def _add(groups: dict[Key, Sums], key: Key, sums: Sums) -> None:
-    groups[key] = groups[key] + sums if key in groups else sums
+# Accumulators: [visits, unique_visits, clicks, conversions, revenue, cost], added in place
+# (a 3-level zone report has tens of thousands of groups: no object per partial sum).
+Acc = list[Any]
 
 
-def _visit_sums(row: Any) -> Sums:
-    return Sums(
-        visits=int(row.visits or 0),
-        unique_visits=int(row.unique_visits or 0),
-        clicks=int(row.clicks or 0),
-        cost=_money(row.cost),
-    )
+def _accumulate(groups: dict[Key, Acc], rows: Any, levels: int, positions: tuple[int, ...]) -> None:
+    """Add each row's measures at ``positions`` (visits, unique, clicks, conversions, revenue,
+    cost, conversion cost; -1: absent) to its group's accumulator."""
+    v, u, c, n, r, k, kc = positions
+    for row in rows:
+        key = tuple(row[:levels])
+        acc = groups.get(key)
+        if acc is None:
+            acc = groups[key] = [0, 0, 0, 0, ZERO, ZERO]
+        if v >= 0:
+            acc[0] += row[v] or 0
+            acc[1] += row[u] or 0
+            acc[2] += row[c] or 0
+            acc[5] += _money(row[k])
+        if n >= 0:
+            acc[3] += row[n] or 0
+            acc[4] += _money(row[r])
+            acc[5] += _money(row[kc])
 
 
-def _conversion_sums(row: Any) -> Sums:
-    return Sums(
-        conversions=int(row.conversions or 0),
-        revenue=_money(row.revenue),
-        cost=_money(row.conversion_cost),
-    )
+def _to_sums(acc: Acc) -> Sums:
+    return Sums(int(acc[0]), int(acc[1]), int(acc[2]), int(acc[3]), acc[4], acc[5])
 
 
 def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], list[str]]:
     """Base sums per group key (the grouped values, in level order) and the tables used."""
     resolved = _resolve_names(session, query)
-    groups: dict[Key, Sums] = {}
+    groups: dict[Key, Acc] = {}
     levels = len(query.group_by)
     sources: list[str] = []
     period = query.period
     dialect = session.get_bind().dialect.name
     plan = rollups.plan(session, query)
-    raw_from, conversions_from = period.start, period.start
+    raw_from = period.start
     if plan is not None:
 
         def make_scope(table: FromClause, epoch: ColumnElement[Any]) -> _Scope:
@@ -519,22 +532,22 @@ def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], 
                 scope.offer = Offer.__table__.alias("report_offer")
             return scope
 
+        # Rollup rows: visits, unique, clicks, cost, conversions, revenue, conversion cost.
+        at = levels
+        rollup_positions = (at, at + 1, at + 2, at + 4, at + 5, at + 3, at + 6)
         for stmt in plan.selects(session, query, resolved, _filter_conditions, make_scope):
-            for row in session.execute(stmt):
-                _add(groups, tuple(row[:levels]), _visit_sums(row) + _conversion_sums(row))
+            _accumulate(groups, session.execute(stmt), levels, rollup_positions)
         sources.append(f"rollup_{plan.spec.name}")
         raw_from = plan.raw_from
-        conversions_from = max(period.start, min(plan.finalized_until, period.end))
     if raw_from < period.end:
         stmt = _raw_visit_select(session, query, resolved, raw_from, period.end)
-        for row in session.execute(stmt):
-            _add(groups, tuple(row[:levels]), _visit_sums(row))
+        at = levels  # visits, unique, clicks, cost
+        _accumulate(groups, session.execute(stmt), levels, (at, at + 1, at + 2, -1, -1, at + 3, -1))
+        stmt = _raw_conversion_select(session, query, resolved, raw_from, period.end)
+        at = levels  # conversions, revenue, conversion cost
+        _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
         sources.append("raw")
-    if conversions_from < period.end:
-        stmt = _raw_conversion_select(session, query, resolved, conversions_from, period.end)
-        for row in session.execute(stmt):
-            _add(groups, tuple(row[:levels]), _conversion_sums(row))
-    return groups, sources
+    return {key: _to_sums(acc) for key, acc in groups.items()}, sources
 
 
 def _names(
@@ -612,7 +625,7 @@ def run_report(session: DbSession, query: ReportQuery) -> Report:
                 values[dimension.id_key] = raw
             else:
                 values[level] = _display_value(dimension, raw)
-        rows.append(ReportRow(values, sums, Metrics.from_sums(sums)))
+        rows.append(ReportRow(values, sums))
     totals = Metrics.from_sums(Sums.total(groups.values()))
     _sort_rows(rows, query.sort, query)
     total_rows = len(rows)

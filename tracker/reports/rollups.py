@@ -8,9 +8,11 @@ table takes 2.5-7 s; from these tables, tens to hundreds of milliseconds. So:
   land later on a sealed hour are found through ``visit.clicked_at`` and their buckets rebuilt;
   manual cost updates rebuild theirs at once (``rebuild_range``). Rollups and raw visits thus
   never disagree: a report reads sealed hours from rollups and the rest from visits.
-- Conversions come from the conversion table (a late postback counts at once), except in hours
-  whose raw visits were pruned: ``prune_raw_visits`` first copies those conversions into the
-  rollups (``finalized_until``), then deletes the visits.
+- Conversions are rolled up with their visit's hour too (as rows of their own, ``visits`` = 0);
+  a postback or status change on a sealed hour is found through ``conversion.updated_at`` and
+  that hour's conversion rows rebuilt. A report refreshes stale rollups before it reads, so a
+  late postback shows at once. ``prune_raw_visits`` deletes old raw visits (and, by cascade,
+  their conversions): their totals stay in the rollups.
 - ``plan`` picks the smallest rollup holding every dimension a report groups or filters by;
   rarer dimensions are read from raw visits.
 """
@@ -152,7 +154,9 @@ def _build_visits(
     )
 
 
-def _build_conversions(session: DbSession, spec: RollupSpec, grain: int, lo: int, hi: int) -> None:
+def _build_conversions(
+    session: DbSession, spec: RollupSpec, grain: int, lo: int, hi: int, workspace_id: int | None
+) -> None:
     """Add the conversions of visits in [lo, hi) to ``spec``'s table, as rows of their own."""
     visit = Visit.__table__
     conversion = Conversion.__table__
@@ -183,6 +187,8 @@ def _build_conversions(session: DbSession, spec: RollupSpec, grain: int, lo: int
         )
         .group_by(*keys)
     )
+    if workspace_id is not None:
+        stmt = stmt.where(conversion.c.workspace_id == workspace_id)
     table = spec.table
     session.execute(
         insert(table).from_select(
@@ -219,7 +225,13 @@ def _flag(name: str) -> ColumnElement[bool]:
 
 
 def _delete_buckets(
-    session: DbSession, spec: RollupSpec, grain: int, lo: int, hi: int, workspace_id: int | None
+    session: DbSession,
+    spec: RollupSpec,
+    grain: int,
+    lo: int,
+    hi: int,
+    workspace_id: int | None,
+    conversions_only: bool = False,
 ) -> None:
     table = spec.table
     stmt = delete(table).where(
@@ -227,13 +239,30 @@ def _delete_buckets(
     )
     if workspace_id is not None:
         stmt = stmt.where(table.c.workspace_id == workspace_id)
+    if conversions_only:  # a visit row always counts at least one visit
+        stmt = stmt.where(table.c.visits == 0)
     session.execute(stmt)
 
 
-def _rebuild(session: DbSession, grain: int, lo: int, hi: int, workspace_id: int | None) -> None:
+def _build(session: DbSession, grain: int, lo: int, hi: int, workspace_id: int | None) -> None:
     for spec in SPECS:
-        _delete_buckets(session, spec, grain, lo, hi, workspace_id)
         _build_visits(session, spec, grain, lo, hi, workspace_id)
+        _build_conversions(session, spec, grain, lo, hi, workspace_id)
+
+
+def _rebuild(
+    session: DbSession,
+    grain: int,
+    lo: int,
+    hi: int,
+    workspace_id: int | None,
+    conversions_only: bool = False,
+) -> None:
+    for spec in SPECS:
+        _delete_buckets(session, spec, grain, lo, hi, workspace_id, conversions_only)
+        if not conversions_only:
+            _build_visits(session, spec, grain, lo, hi, workspace_id)
+        _build_conversions(session, spec, grain, lo, hi, workspace_id)
 
 
 # --- state and refresh ---------------------------------------------------------------------------
@@ -282,9 +311,10 @@ def refresh_rollups(session: DbSession, now: datetime | None = None) -> RefreshO
         sealed = _floor(epoch_seconds(first), SECONDS_PER_HOUR) if first else target
         state.sealed_until = sealed
     new_hours = 0
+    # Late changes first, on the hours sealed before this run (the new ones are built fresh).
+    rebuilt = _rebuild_late_changes(session, state, sealed)
     if target > sealed:
-        for spec in SPECS:
-            _build_visits(session, spec, SECONDS_PER_HOUR, sealed, target, None)
+        _build(session, SECONDS_PER_HOUR, sealed, target, None)
         new_hours = (target - sealed) // SECONDS_PER_HOUR
         # Days completed by this step: each day whose last hour is now sealed.
         first_day = _floor(sealed, SECONDS_PER_DAY)
@@ -292,48 +322,73 @@ def refresh_rollups(session: DbSession, now: datetime | None = None) -> RefreshO
         if last_day > first_day:
             for spec in SPECS:
                 _delete_buckets(session, spec, SECONDS_PER_DAY, first_day, last_day, None)
-                _build_visits(session, spec, SECONDS_PER_DAY, first_day, last_day, None)
-    rebuilt = _rebuild_late_clicks(session, state, sealed, now)
+            _build(session, SECONDS_PER_DAY, first_day, last_day, None)
     state.sealed_until = max(target, sealed)
     state.clicks_checked_at = now
     session.flush()
     return RefreshOutcome(new_hours, rebuilt, _moment(state.sealed_until))
 
 
-def _rebuild_late_clicks(session: DbSession, state: RollupState, sealed: int, now: datetime) -> int:
+def _rebuild_late_changes(session: DbSession, state: RollupState, sealed: int) -> int:
+    """Rebuild sealed hours whose visits got a click, or whose conversions were recorded or
+    changed, since the last check; returns how many (workspace, hour) pairs."""
     if state.clicks_checked_at is None or sealed <= state.finalized_until:
         return 0
-    # A margin for click transactions that started before the last check and committed after.
+    # A margin for transactions that started before the last check and committed after it.
     since = state.clicks_checked_at - timedelta(seconds=30)
     visit = Visit.__table__
+    conversion = Conversion.__table__
     dialect = session.get_bind().dialect.name
     hour = epoch_expression(visit.c.created_at, dialect) // SECONDS_PER_HOUR
-    dirty = session.execute(
-        select(visit.c.workspace_id, hour)
-        .where(
-            visit.c.clicked_at >= since,
-            visit.c.created_at < _moment(sealed),
-            visit.c.created_at >= _moment(state.finalized_until),
+    sealed_visits = and_(
+        visit.c.created_at < _moment(sealed),
+        visit.c.created_at >= _moment(state.finalized_until),
+    )
+    clicked = set(
+        session.execute(
+            select(visit.c.workspace_id, hour)
+            .where(visit.c.clicked_at >= since, sealed_visits)
+            .distinct()
+        ).tuples()
+    )
+    converted = (
+        set(
+            session.execute(
+                select(visit.c.workspace_id, hour)
+                .select_from(conversion.join(visit, visit.c.id == conversion.c.visit_id))
+                .where(conversion.c.updated_at >= since, sealed_visits)
+                .distinct()
+            ).tuples()
         )
-        .distinct()
-    ).all()
-    for workspace_id, hour_number in dirty:
+        - clicked
+    )
+    for workspace_id, hour_number in clicked:
         lo = int(hour_number) * SECONDS_PER_HOUR
         _rebuild_hours(session, workspace_id, lo, lo + SECONDS_PER_HOUR, sealed)
-    return len(dirty)
+    for workspace_id, hour_number in converted:
+        lo = int(hour_number) * SECONDS_PER_HOUR
+        _rebuild_hours(session, workspace_id, lo, lo + SECONDS_PER_HOUR, sealed, True)
+    return len(clicked) + len(converted)
 
 
-def _rebuild_hours(session: DbSession, workspace_id: int, lo: int, hi: int, sealed: int) -> None:
+def _rebuild_hours(
+    session: DbSession,
+    workspace_id: int,
+    lo: int,
+    hi: int,
+    sealed: int,
+    conversions_only: bool = False,
+) -> None:
     """Rebuild one workspace's sealed buckets touching [lo, hi): its hours and their days."""
     lo = _floor(lo, SECONDS_PER_HOUR)
     hi = min(-(-hi // SECONDS_PER_HOUR) * SECONDS_PER_HOUR, sealed)
     if hi <= lo:
         return
-    _rebuild(session, SECONDS_PER_HOUR, lo, hi, workspace_id)
+    _rebuild(session, SECONDS_PER_HOUR, lo, hi, workspace_id, conversions_only)
     day_lo = _floor(lo, SECONDS_PER_DAY)
     day_hi = min(-(-hi // SECONDS_PER_DAY) * SECONDS_PER_DAY, _floor(sealed, SECONDS_PER_DAY))
     if day_hi > day_lo:
-        _rebuild(session, SECONDS_PER_DAY, day_lo, day_hi, workspace_id)
+        _rebuild(session, SECONDS_PER_DAY, day_lo, day_hi, workspace_id, conversions_only)
 
 
 def rebuild_range(session: DbSession, workspace_id: int, start: datetime, end: datetime) -> None:
@@ -358,7 +413,7 @@ def refresh_if_stale(session: DbSession, now: datetime | None = None) -> None:
 
 def prune_raw_visits(session: DbSession, retention_days: int, now: datetime | None = None) -> int:
     """Delete raw visits (and their conversions) older than ``retention_days`` whole UTC days;
-    their totals stay in the rollups, conversions included. 0 days: keep everything."""
+    their totals, conversions included, stay in the rollups. 0 days: keep everything."""
     if retention_days <= 0:
         return 0
     now = now or utcnow()
@@ -368,13 +423,7 @@ def prune_raw_visits(session: DbSession, retention_days: int, now: datetime | No
     cutoff = min(cutoff, _floor(state.sealed_until, SECONDS_PER_DAY))
     if cutoff <= state.finalized_until:
         return 0
-    lo = state.finalized_until
-    if lo == 0:
-        first = session.scalar(select(func.min(Visit.created_at)))
-        lo = _floor(epoch_seconds(first), SECONDS_PER_DAY) if first else cutoff
-    for spec in SPECS:
-        for grain in GRAINS:
-            _build_conversions(session, spec, grain, lo, cutoff)
+    # Every hour before the cutoff is sealed, conversions included: the visits may go.
     result = session.execute(delete(Visit).where(Visit.created_at < _moment(cutoff)))
     state.finalized_until = cutoff
     session.flush()
@@ -390,12 +439,11 @@ FilterConditions = Callable[[DbSession, Any, dict[str, list[int]]], list[ColumnE
 @dataclass
 class RollupPlan:
     """Read ``spec`` for [start, raw_from) — whole UTC days by day where the report has no time
-    dimension, the rest by the hour — and raw visits from ``raw_from`` on."""
+    dimension, the rest by the hour — and raw visits and conversions from ``raw_from`` on."""
 
     spec: RollupSpec
     parts: list[tuple[int, int, int]]  # (grain, lo, hi) epoch seconds
     raw_from: datetime
-    finalized_until: datetime
 
     def selects(
         self,
@@ -474,7 +522,7 @@ def plan(session: DbSession, query: Any) -> RollupPlan | None:
             parts.append((SECONDS_PER_HOUR, day_hi, stop))
     else:
         parts.append((SECONDS_PER_HOUR, start, stop))
-    return RollupPlan(spec, parts, _moment(stop), _moment(state.finalized_until))
+    return RollupPlan(spec, parts, _moment(stop))
 
 
 def when_finalized(session: DbSession) -> datetime:

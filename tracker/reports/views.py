@@ -148,8 +148,8 @@ def index() -> ResponseReturnValue:
     """The report page: levels, range and filters; a dense table, totals, a chart."""
     args = _args()
     if "level" in request.args:  # the form's selects: answer with the canonical, shareable URL
-        chart = request.args.get("chart")
-        return redirect(_url(args, chart=[chart] if chart else None))
+        wanted = request.args.get("chart")
+        return redirect(_url(args, chart=[wanted] if wanted else None))
     granularity = request.args.get("chart", "day")
     if granularity not in ("day", "hour"):
         granularity = "day"

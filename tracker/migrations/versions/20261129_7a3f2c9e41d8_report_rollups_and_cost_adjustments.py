@@ -125,6 +125,7 @@ def upgrade():
 
     with op.batch_alter_table('conversion', schema=None) as batch_op:
         batch_op.create_index('ix_conversion_visit_at', ['workspace_id', 'visit_at'], unique=False)
+        batch_op.create_index('ix_conversion_updated_at', ['updated_at'], unique=False)
 
     with op.batch_alter_table('visit', schema=None) as batch_op:
         batch_op.create_index('ix_visit_clicked_at', ['clicked_at'], unique=False)
@@ -138,6 +139,7 @@ def downgrade():
         batch_op.drop_index('ix_visit_clicked_at')
 
     with op.batch_alter_table('conversion', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversion_updated_at')
         batch_op.drop_index('ix_conversion_visit_at')
 
     with op.batch_alter_table('cost_adjustment', schema=None) as batch_op:
