@@ -100,9 +100,17 @@ def _can_edit() -> bool:
     return current_membership().role.allows(Role.BUYER)
 
 
+# The main navigation's entry of each page (the layout marks that one as current).
+NAV_SECTIONS: dict[str, str] = {"setup.campaign": "setup.campaigns"}
+
+
 @setup_bp.context_processor
 def _setup_context() -> dict[str, Any]:
-    return {"can_edit": _can_edit(), "weight_shares": forms.weight_shares}
+    return {
+        "can_edit": _can_edit(),
+        "weight_shares": forms.weight_shares,
+        "nav_section": NAV_SECTIONS.get(request.endpoint or "", ""),
+    }
 
 
 @setup_bp.errorhandler(NotFound)
@@ -780,6 +788,7 @@ def _register(kind: Kind) -> None:
     ]
     for rule, endpoint, view, methods in routes:
         setup_bp.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=methods)
+        NAV_SECTIONS[f"setup.{endpoint}"] = f"setup.{kind.plural}"
 
 
 for _kind in KINDS.values():
