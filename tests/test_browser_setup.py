@@ -63,10 +63,18 @@ def test_a_buyer_sets_up_a_campaign_and_a_visitor_lands(
     page.wait_for_url(f"{live_server}/offers")
     assert "1.80 USD" in page.inner_text("table.setup-list")
 
+    page.goto(f"{live_server}/offers/new")
+    page.fill("#name", "Sweepstakes CA")
+    page.fill("#url", "https://offer.example/click?o=43&aff_sub={clickid}")
+    page.click("text=Create offer")
+    page.wait_for_url(f"{live_server}/offers")
+
     # A lander served by this very tracker, so the visitor's landing can be seen.
     page.goto(f"{live_server}/landers/new")
     page.fill("#name", "Quiz page")
-    page.fill("#url", f"{live_server}/healthz?cid={{clickid}}")
+    page.fill("#url", f"{live_server}/healthz?cid=")
+    page.click(".tokens button[data-token='{clickid}']")
+    assert page.input_value("#url") == f"{live_server}/healthz?cid={{clickid}}"
     page.click("text=Create lander")
     page.wait_for_url(f"{live_server}/landers")
 
@@ -83,6 +91,14 @@ def test_a_buyer_sets_up_a_campaign_and_a_visitor_lands(
     page.select_option("#path-landers-0-id", label="Quiz page")
     page.select_option("#path-offers-0-id", label="Sweepstakes US")
     assert page.inner_text("[data-landers-part] output.share >> nth=0") == "100%"
+    # A second offer: a spare row appears on demand, and the shares follow the weights.
+    assert page.is_hidden("#path-offers-1-id")
+    page.click("text=+ Add an offer")
+    page.select_option("#path-offers-1-id", label="Sweepstakes CA")
+    page.fill("#path-offers-0-weight", "3")
+    page.fill("#path-offers-1-weight", "1")
+    shares = page.locator(".path-offers output.share")
+    assert [shares.nth(0).inner_text(), shares.nth(1).inner_text()] == ["75%", "25%"]
     _shot(page, "campaign-form")
     page.click("text=Create campaign")
     page.wait_for_url(re.compile(r".*/campaigns/\d+$"))
@@ -99,7 +115,7 @@ def test_a_buyer_sets_up_a_campaign_and_a_visitor_lands(
         "document.querySelector(\"button[data-copy='#campaign-url']\").textContent === 'Copied'"
     )
     page.goto(f"{live_server}/campaigns")
-    assert "Quiz page → Sweepstakes US" in page.inner_text("table.setup-list")
+    assert "Quiz page → 2 offers" in page.inner_text("table.setup-list")
     _shot(page, "campaigns")
 
     # A visitor (no session) opens the ad's URL and lands on the lander with a click ID.

@@ -586,7 +586,7 @@ def test_campaign_errors_show_beside_their_fields(
         ),
     )
     assert weights.status_code == 422
-    assert "needs a cost_value" in near(weights.text, "cost_value")
+    assert "This cost model needs a value." in near(weights.text, "cost_value")
     assert "valid integer" in near(weights.text, "path-offers-0-weight")
     assert 'value="lots"' in near(weights.text, "path-offers-0-weight")
     assert db.scalars(select(Campaign)).first() is None

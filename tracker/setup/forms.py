@@ -278,16 +278,13 @@ def set_ref_choices(
         row.form.id.choices = list(offers)
 
 
-def weight_shares(rows: Iterable[RefRow | PathFields], picked: bool = True) -> list[str]:
-    """Each row's share of the summed weights ("25%"), blank for rows not picked or not numbers:
-    what the weights mean at a glance."""
+def weight_shares(rows: Iterable[RefRow | PathFields]) -> list[str]:
+    """Each row's share of the summed weights ("25%"), blank for rows left empty or weights that
+    are not numbers: what the weights mean at a glance."""
     weights: list[int | None] = []
     for row in rows:
-        if picked and row.is_blank():
-            weights.append(None)
-            continue
         try:
-            weights.append(max(int(_text(row.weight.data) or "100"), 0))
+            weights.append(None if row.is_blank() else max(int(_text(row.weight.data) or "100"), 0))
         except ValueError:
             weights.append(None)
     total = sum(w for w in weights if w is not None)
@@ -636,7 +633,7 @@ class CampaignForm(FlaskForm):
             "traffic_source_id", self.traffic_source_id, when_empty="Pick a traffic source."
         )
         errors.place("cost_model", self.cost_model)
-        errors.place("cost_value", self.cost_value)
+        errors.place("cost_value", self.cost_value, when_empty="This cost model needs a value.")
         errors.place("redirect_mode", self.redirect_mode)
         errors.place("critical_client_hints", self.critical_client_hints)
         errors.place("destination", self.destination)
