@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -39,11 +40,11 @@ LISTS = {
 
 
 def near(html: str, element_id: str) -> str:
-    """The markup of the field (or table cell) holding the element with this id: where its
-    label, value and error messages are."""
+    """The markup of the field (table cell, small form) holding the element with this id:
+    where its label, value and error messages are."""
     at = html.index(f'id="{element_id}"')
-    start = max(html.rfind('<div class="field', 0, at), html.rfind("<td", 0, at))
-    ends = [e for e in (html.find("</div>", at), html.find("</td>", at)) if e != -1]
+    start = max(html.rfind(tag, 0, at) for tag in ('<div class="field', "<td", "<form"))
+    ends = [e for tag in ("</div>", "</td>", "</form>") if (e := html.find(tag, at)) != -1]
     return html[start : min(ends)]
 
 
@@ -281,6 +282,43 @@ def test_create_a_network_and_copy_its_postback_url(
     assert "key=s3cret" in listed and "sub1={clickid}" in listed
 
 
+def test_edit_a_network(client: FlaskClient, buyer: User, ws_id: int, db: Session) -> None:
+    network = services.create_affiliate_network(db, ws_id, {"preset": "tune"})
+    db.commit()
+    url = f"/affiliate-networks/{network.id}/edit"
+    page = client.get(url).text
+    assert "aff_sub=cid\ntransaction_id=txid" in page and 'id="preset-pick"' not in page
+    response = post(
+        client,
+        url,
+        {
+            "name": "TUNE main",
+            "postback_secret": "n3w",
+            "accept_duplicates": "y",
+            "param_map": "aff_sub=cid",
+        },
+    )
+    assert response.status_code == 302
+    db.refresh(network)
+    assert network.name == "TUNE main" and network.postback_secret == "n3w"
+    assert network.accept_duplicates and network.param_map == {"aff_sub": "cid"}
+    assert network.preset == "tune"
+    assert "key=n3w" in client.get("/affiliate-networks").text
+
+
+def test_a_network_of_its_own_shows_where_its_macros_go(client: FlaskClient, buyer: User) -> None:
+    html = client.get("/affiliate-networks/new").text
+    assert "/postback?cid=REPLACE&amp;payout=OPTIONAL&amp;txid=OPTIONAL" in html
+    tampered = post(
+        client,
+        "/affiliate-networks/new",
+        {"preset": "nope", "name": "X"},
+        "/affiliate-networks/new",
+    )
+    assert tampered.status_code == 422
+    assert "unknown preset" in near(tampered.text, "preset-pick").lower()
+
+
 def test_network_errors_show_beside_their_fields(
     client: FlaskClient, buyer: User, db: Session
 ) -> None:
@@ -378,12 +416,16 @@ def test_create_a_lander_with_click_link_hints(
     assert response.status_code == 302
     lander = db.scalars(select(Lander)).one()
     assert lander.offer_count == 3
-    bad = post(
-        client, f"/landers/{lander.id}/edit", {"name": "Quiz", "url": "", "offer_count": "11"}
-    )
+    url = f"/landers/{lander.id}/edit"
+    bad = post(client, url, {"name": "Quiz v2", "url": "lp.example", "offer_count": "11"})
     assert bad.status_code == 422
-    assert "http://" in near(bad.text, "url")
+    assert "http://" in near(bad.text, "url") and 'value="lp.example"' in near(bad.text, "url")
     assert "less than or equal to 10" in near(bad.text, "offer_count")
+    assert 'value="Quiz v2"' in bad.text
+    good = post(client, url, {"name": "Quiz v2", "url": lander.url, "offer_count": "2"})
+    assert good.status_code == 302
+    db.refresh(lander)
+    assert lander.name == "Quiz v2" and lander.offer_count == 2
 
 
 # --- flows ---------------------------------------------------------------------------------------
@@ -430,6 +472,38 @@ def test_create_a_flow_with_weighted_default_paths(
     )
     listed = client.get("/flows").text
     assert "Geo split" in listed and "Lander 1 → 2 offers" in listed
+
+
+def test_flow_errors_show_beside_their_rows(
+    client: FlaskClient, buyer: User, ws_id: int, db: Session
+) -> None:
+    offer = _offer(db, ws_id)
+    response = post(
+        client,
+        "/flows/new",
+        {
+            "name": "Broken",
+            "default_paths-0-weight": "1",
+            "default_paths-0-offers-0-id": str(offer.id),
+            "default_paths-0-offers-0-weight": "",  # blank: the default weight
+            "default_paths-1-weight": "x",
+            "default_paths-1-offers-0-id": "99999",
+            "default_paths-1-offers-0-weight": "-1",
+        },
+    )
+    assert response.status_code == 422
+    html = response.text
+    assert "valid integer" in near(html, "default_paths-1-weight")
+    assert "greater than or equal to 0" in near(html, "default_paths-1-offers-0-weight")
+    assert 'value="-1"' in near(html, "default_paths-1-offers-0-weight")
+    assert "Broken" in html and db.scalars(select(Flow)).first() is None
+    unknown = post(
+        client,
+        "/flows/new",
+        {"name": "Unknown", "default_paths-0-offers-0-id": "99999"},
+    )
+    assert unknown.status_code == 422
+    assert "No offer 99999 in this workspace" in near(unknown.text, "default_paths-0-offers-0-id")
 
 
 def test_flow_rules_are_shown_read_only_and_kept_on_save(
@@ -702,6 +776,16 @@ def test_archive_needs_the_form_token(
     expired = client.post("/offers/new", data={"name": "x", "url": "https://o.example/"})
     assert expired.status_code == 400 and "CSRF token is missing" in expired.text
     assert db.scalars(select(Offer)).all() == [offer]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"timezone": "Asia/Tokyo"}])
+def test_times_show_in_the_account_zone(
+    client: FlaskClient, buyer: User, ws_id: int, db: Session
+) -> None:
+    offer = _offer(db, ws_id)
+    offer.created_at = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    db.commit()
+    assert "2026-03-02 08:30" in client.get("/offers").text
 
 
 # --- roles and workspaces ------------------------------------------------------------------------

@@ -362,8 +362,8 @@ class TrafficSourceForm(FlaskForm):
 
     def to_data(self, errors: FormErrors, *, creating: bool) -> dict[str, Any]:
         """The service input, with each place mapped to its field."""
+        errors.place("preset", "preset")
         for name in (
-            "preset",
             "name",
             "external_id_param",
             "external_id_placeholder",
@@ -448,7 +448,8 @@ class AffiliateNetworkForm(FlaskForm):
 
     def to_data(self, errors: FormErrors, *, creating: bool) -> dict[str, Any]:
         """The service input, with each place mapped to its field."""
-        for name in ("preset", "name", "postback_secret", "accept_duplicates"):
+        errors.place("preset", "preset")
+        for name in ("name", "postback_secret", "accept_duplicates"):
             errors.place(name, self[name])
         ips = _lines(self.allowed_ips.data)
         errors.place("allowed_ips", self.allowed_ips)
@@ -576,9 +577,9 @@ class FlowForm(FlaskForm):
         return {"name": _text(self.name.data), "default_paths": paths}
 
     def pad(self) -> None:
-        """One blank path after the filled ones, and blank rows in each."""
+        """A spare path after the filled ones (two for a new flow), and spare rows in each."""
         filled = sum(1 for entry in self.default_paths if not entry.form.is_blank())
-        while len(self.default_paths) < min(MAX_PATHS, max(filled + 1, 1)):
+        while len(self.default_paths) < min(MAX_PATHS, max(filled + 1, 2)):
             self.default_paths.append_entry()
         for entry in self.default_paths:
             pad_path(entry.form)

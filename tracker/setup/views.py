@@ -319,10 +319,14 @@ def _network_form_context(
     form: forms.AffiliateNetworkForm, network: AffiliateNetwork | None
 ) -> dict[str, Any]:
     preset = _network_preset((network.preset if network else form.preset.data) or "")
+    if preset:
+        postback_url = urls.preset_postback_url(_base_url(), preset)
+    else:  # a network of its own: the URL with markers where its macros go
+        postback_url = urls.network_postback_url(_base_url(), AffiliateNetwork())
     return {
         "presets": presets.affiliate_network_presets(),
         "preset": preset,
-        "preset_postback_url": urls.preset_postback_url(_base_url(), preset) if preset else None,
+        "preset_postback_url": postback_url,
         "described": (
             services.describe_affiliate_network(network, _base_url()) if network else None
         ),
