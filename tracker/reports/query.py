@@ -11,7 +11,7 @@ they hold every dimension asked for; raw visits answer the rest.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -53,6 +53,7 @@ from tracker.reports.periods import (
     make_period,
 )
 
+SUM_FIELDS = frozenset(f.name for f in fields(Sums))
 MAX_LEVELS = 3
 MAX_DAYS = 1100
 MAX_LIMIT = 100_000
@@ -597,17 +598,19 @@ def _sort_rows(rows: list[ReportRow], sort: str | None, query: ReportQuery) -> N
         sort = first.name if first is not None and first.kind == "time" else "-visits"
     descending = sort.startswith("-")
     column = sort.lstrip("-")
+    base = column in SUM_FIELDS  # sort by a sum without deriving every row's ratios
 
     def value_of(row: ReportRow) -> Any:
         if column in row.values:
             value = row.values[column]
             return value.lower() if isinstance(value, str) else value
-        return getattr(row.metrics, column)
+        return getattr(row.sums if base else row.metrics, column)
 
-    present = [r for r in rows if value_of(r) is not None]
-    missing = [r for r in rows if value_of(r) is None]
-    present.sort(key=value_of, reverse=descending)
-    rows[:] = present + missing  # nulls last whichever way
+    keyed = [(value_of(row), row) for row in rows]
+    present = [pair for pair in keyed if pair[0] is not None]
+    missing = [row for value, row in keyed if value is None]
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    rows[:] = [row for _, row in present] + missing  # nulls last whichever way
 
 
 def run_report(session: DbSession, query: ReportQuery) -> Report:
