@@ -112,5 +112,6 @@ def build_dataset(
     add_conversion(db, v["v4"], "10.00")
     add_conversion(db, v["v6"], "4.00")
     add_conversion(db, v["v8"], "6.00")
+    add_conversion(db, v["v8"], "8.00", status="chargeback")  # a refund: not counted either
     db.commit()
     return Dataset(alpha, beta, gamma, c1, c2, c3, c4, v)

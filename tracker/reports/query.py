@@ -32,6 +32,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from tracker.conversions.params import NOT_COUNTED_STATUSES
 from tracker.extensions import DbSession
 from tracker.models import Campaign, Conversion, Offer, Visit
 from tracker.models.types import Money
@@ -451,7 +452,7 @@ def _raw_conversion_select(
     counts, pays, conversion_cost = rollups.conversion_measures()
     conditions = [
         conversion.c.workspace_id == query.workspace_id,
-        conversion.c.status != "declined",
+        conversion.c.status.not_in(sorted(NOT_COUNTED_STATUSES)),
         # The visit's time (cohort view); conversion.visit_at is it, and indexed.
         conversion.c.visit_at >= start,
         conversion.c.visit_at < end,

@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 
+from tracker.conversions.params import NOT_COUNTED_STATUSES
 from tracker.extensions import DbSession
 from tracker.models import Campaign, Conversion, CostModel, Visit
 from tracker.models.rollups import EntityRollup, GeoRollup, RollupColumns, RollupState, ZoneRollup
@@ -181,7 +182,7 @@ def _build_conversions(
             )
         )
         .where(
-            conversion.c.status != "declined",
+            conversion.c.status.not_in(sorted(NOT_COUNTED_STATUSES)),
             visit.c.created_at >= _moment(lo),
             visit.c.created_at < _moment(hi),
         )
