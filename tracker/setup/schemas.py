@@ -17,8 +17,12 @@ Paths and rules are stored as given, so a key left out is absent and means its d
 100, landers [], name "" (the path's position), redirect_mode None, match "all", timezone None
 (the account's).
 Condition values are strings, normalised per field: country codes upper-case, device types,
-day names (``monday``) and ``unique`` (``true``/``false``) lower-case, ASNs and hours as digits,
-``time_of_day`` as ``HH:MM`` (a ``between`` may wrap past midnight).
+day names (``monday``) and ``unique`` (``true``/``false``) lower-case, ASNs, hours and campaign
+or traffic-source ids as digits, versions of a ``between`` as dotted numbers (``16.4``),
+``time_of_day`` as ``HH:MM`` (a ``between`` may wrap past midnight). How each is matched:
+``tracker.tracking.conditions``. A flow's rule names are distinct, and so are the labels of the
+paths of one rule (or of the default paths): a visit records both, and ``/click`` finds its
+path by them.
 """
 
 from __future__ import annotations
@@ -557,14 +561,23 @@ def _paths_given(paths: list[PathIn], what: str) -> list[PathIn]:
         raise problem("too_many", f"at most {MAX_PATHS} paths")
     if sum(p.weight for p in paths) == 0:
         raise problem("zero_weights", "the paths' weights add up to 0: give one a weight above 0")
+    seen: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        # A path without a name is known by its position from 1 (what a visit records).
+        label = path.name or str(index + 1)
+        if label.casefold() in seen:
+            raise problem(
+                "duplicate_path",
+                f"paths {seen[label.casefold()]} and {index} are both known as {label!r} (a "
+                "visit records its path by name, else by position from 1): rename one",
+            )
+        seen[label.casefold()] = index
     return paths
 
 
 # Which value kind each routing field has: the report dimensions, plus what a visit carries.
 FIELD_KINDS: dict[str, str] = {
-    **dict.fromkeys(
-        ("campaign", "traffic_source", "affiliate_network", "offer", "lander"), "entity"
-    ),
+    **dict.fromkeys(("campaign", "traffic_source"), "entity"),
     "country": "country",
     **dict.fromkeys(
         (
@@ -575,9 +588,7 @@ FIELD_KINDS: dict[str, str] = {
             "brand",
             "model",
             "os",
-            "os_version",
             "browser",
-            "browser_version",
             "language",
             "referrer_domain",
             "user_agent",
@@ -586,6 +597,7 @@ FIELD_KINDS: dict[str, str] = {
         ),
         "text",
     ),
+    **dict.fromkeys(("os_version", "browser_version"), "version"),
     "device_type": "device_type",
     "asn": "asn",
     "ip": "ip",
@@ -597,10 +609,13 @@ FIELD_KINDS: dict[str, str] = {
     "unique": "unique",
 }
 CONDITION_FIELDS = tuple(FIELD_KINDS)
+# Report dimensions that are not known before the flow has routed the visit.
+CHOSEN_BY_THE_FLOW = ("offer", "lander", "affiliate_network", "flow", "rule", "path")
 CONDITION_OPS = ("in", "not_in", "contains", "between", "in_cidr")
 OPS_BY_KIND: dict[str, tuple[str, ...]] = {
-    "entity": ("in", "not_in", "contains"),
+    "entity": ("in", "not_in"),
     "text": ("in", "not_in", "contains"),
+    "version": ("in", "not_in", "contains", "between"),
     "country": ("in", "not_in"),
     "device_type": ("in", "not_in"),
     "asn": ("in", "not_in", "between"),
@@ -613,6 +628,7 @@ OPS_BY_KIND: dict[str, tuple[str, ...]] = {
     "unique": ("in",),
 }
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_VERSION_RE = re.compile(r"^\d{1,9}([._]\d{1,9}){0,5}$")
 
 
 def _as_strings(value: Any) -> Any:
@@ -633,9 +649,17 @@ def _as_strings(value: Any) -> Any:
 def _normalise_value(kind: str, op: str, raw: str) -> str:
     """One condition value checked and written the way the hot path compares it."""
     value = raw.strip()
-    if kind in ("entity", "text"):
+    if kind == "entity":
+        if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+            raise ValueError(f"{raw!r} is not an id (a whole number, e.g. 12)")
+        return str(int(value))
+    if kind in ("text", "version"):
         if op == "contains" and not value:
             raise ValueError("an empty text is contained in everything")
+        if op == "between":
+            if not _VERSION_RE.match(value):
+                raise ValueError(f"{raw!r} is not a version (numbers and dots, e.g. 16.4)")
+            return ".".join(str(int(part)) for part in re.split(r"[._]", value))
         return value
     if kind == "country":
         if len(value) != 2 or not value.isascii() or not value.isalpha():
@@ -710,6 +734,12 @@ class ConditionIn(Strict):
     @classmethod
     def _known_field(cls, value: str) -> str:
         value = value.strip()
+        if value in CHOSEN_BY_THE_FLOW:
+            raise problem(
+                "field",
+                f"the flow chooses the {value.replace('_', ' ')}, so it cannot be a condition; "
+                f"one of {', '.join(CONDITION_FIELDS)}",
+            )
         if value not in FIELD_KINDS:
             raise problem("field", f"unknown field {value!r}; one of {', '.join(CONDITION_FIELDS)}")
         return value
@@ -746,7 +776,22 @@ class ConditionIn(Strict):
                 raise problem("between", "between: the first value is above the second")
             if kind in ("day", "hour") and out[0] > out[1]:
                 raise problem("between", "between: the first value is after the second")
+            if kind == "version" and _version_key(out[0]) > _version_key(out[1]):
+                raise problem("between", "between: the first version is above the second")
+            if kind == "time_of_day" and out[0] == out[1]:
+                raise problem(
+                    "between",
+                    "between: from and to are the same time; to match all day, leave the "
+                    "condition out",
+                )
         return out
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    parts = [int(part) for part in version.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 class RuleIn(Strict):
@@ -768,11 +813,28 @@ class RuleIn(Strict):
         return _paths_given(value, "a rule")
 
 
+def _distinct_rule_names(rules: list[RuleIn]) -> list[RuleIn]:
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(rules):
+        key = rule.name.casefold()
+        if key in seen:
+            raise PydanticCustomError(
+                "duplicate_rule",
+                "rules {first} and {second} are both named {name!r} (a visit records its rule "
+                "by name): rename one",
+                {"first": seen[key], "second": index, "name": rule.name},
+            )
+        seen[key] = index
+    return rules
+
+
 class FlowIn(Strict):
     """A flow: rules checked top-down, then the default paths."""
 
     name: Name
-    rules: list[RuleIn] = Field(default_factory=list, max_length=MAX_RULES)
+    rules: Annotated[list[RuleIn], AfterValidator(_distinct_rule_names)] = Field(
+        default_factory=list, max_length=MAX_RULES
+    )
     default_paths: list[PathIn] = Field(default_factory=list, validate_default=True)
 
     @field_validator("default_paths")

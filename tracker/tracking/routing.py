@@ -15,18 +15,19 @@ import random
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from itertools import accumulate
 from typing import Any, Generic, TypeVar
 
 from tracker.models.setup import RedirectMode
+from tracker.tracking.conditions import ConditionError, Predicate, compile_rule, zone_named
 from tracker.tracking.tokens import Template, compile_template
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# A compiled flow-rule condition: true when the visit (its column values) matches.
-Predicate = Callable[[Mapping[str, Any]], bool]
+__all__ = ["Predicate", "RouteTable", "compile_conditions", "compile_routes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,8 @@ class RouteTable:
     rules: tuple[RuleRoute, ...]
     default_paths: tuple[PathRoute, ...]
     default_choice: WeightedChoice[PathRoute] = field(compare=False)
+    # True when a rule routes by unique visit: the caller adds ``is_unique`` to the facts.
+    needs_unique: bool = False
 
     def route(self, facts: Mapping[str, Any]) -> Route | None:
         """Pick rule, path, and lander (else offer) for a visit; None when all are paused."""
@@ -161,17 +164,17 @@ class RouteTable:
 # --- compiling ------------------------------------------------------------------------------------
 
 
-def compile_conditions(conditions: Sequence[Mapping[str, Any]]) -> tuple[Predicate, ...] | None:
-    """The predicates of a rule's conditions, or None when they cannot be checked yet.
-
-    Rule matching is the seam for flow conditions (fields and ops ``in``, ``not_in``,
-    ``contains``, ``between``, ``in_cidr``): each condition becomes one predicate over the
-    visit's values, built here once per snapshot. Until it lands, a rule with conditions never
-    matches, so visitors take the flow's default paths.
-    """
-    if not conditions:
-        return ()
-    return None
+def compile_conditions(
+    conditions: Sequence[Mapping[str, Any]], *, match: str = "all", zone: tzinfo = UTC
+) -> tuple[Predicate, ...] | None:
+    """The predicates of a rule's conditions (see ``tracker.tracking.conditions``), all of which
+    must hold; None when one cannot be checked (a stored rule the schemas would now refuse), so
+    that rule is left out and visitors go on down the flow."""
+    try:
+        return compile_rule(conditions, match=match, zone=zone)
+    except ConditionError as exc:
+        log.warning("flow rule left out of routing: %s", exc)
+        return None
 
 
 def _destinations(
@@ -233,20 +236,32 @@ def compile_routes(
     default_paths: Sequence[Mapping[str, Any]],
     landers: Mapping[int, tuple[str, str]],
     offers: Mapping[int, tuple[str, str]],
+    account_zone: tzinfo = UTC,
 ) -> RouteTable:
-    """A campaign's routing: its own path (always taken), or its flow's rules and defaults."""
+    """A campaign's routing: its own path (always taken), or its flow's rules and defaults
+    (time conditions read the rule's time zone, else ``account_zone``)."""
     if flow_id is None:
         own = compile_path(campaign_path or {}, 1, landers, offers)
         # A campaign's own path is taken whatever its weight says.
         choice = WeightedChoice([(own, 1 if own.is_live else 0)])
         return RouteTable(None, (), (own,), choice)
     compiled_rules = []
+    needs_unique = False
     for index, rule in enumerate(rules, 1):
         if not isinstance(rule, Mapping):
             continue
-        predicates = compile_conditions(rule.get("conditions") or [])
+        conditions = rule.get("conditions") or []
+        try:
+            zone = zone_named(rule.get("timezone"), account_zone)
+        except ConditionError as exc:
+            log.warning("flow %s rule %s left out of routing: %s", flow_id, index, exc)
+            continue
+        predicates = compile_conditions(conditions, match=rule.get("match") or "all", zone=zone)
         if predicates is None:
             continue
+        needs_unique = needs_unique or any(
+            isinstance(c, Mapping) and c.get("field") == "unique" for c in conditions
+        )
         paths = tuple(
             compile_path(p, n, landers, offers)
             for n, p in enumerate(rule.get("paths") or [], 1)
@@ -259,7 +274,9 @@ def compile_routes(
         for n, p in enumerate(default_paths, 1)
         if isinstance(p, Mapping)
     )
-    return RouteTable(flow_id, tuple(compiled_rules), defaults, _path_choice(defaults))
+    return RouteTable(
+        flow_id, tuple(compiled_rules), defaults, _path_choice(defaults), needs_unique
+    )
 
 
 def referenced_ids(

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,9 +98,14 @@ def _var_params(variables: Any) -> tuple[str, ...]:
 
 
 def load_snapshot(
-    conn: Connection, *, key: str | None = None, ident: int | None = None
+    conn: Connection,
+    *,
+    key: str | None = None,
+    ident: int | None = None,
+    account_zone: tzinfo = UTC,
 ) -> CampaignSnapshot | None:
-    """Build one campaign's snapshot from the store (by key or id); None when unknown."""
+    """Build one campaign's snapshot from the store (by key or id); None when unknown.
+    ``account_zone`` is the time zone of flow rules that name none."""
     query = select(
         Campaign.id,
         Campaign.key,
@@ -158,6 +164,7 @@ def load_snapshot(
         default_paths=default_paths,
         landers=_catalogue(conn, Lander, lander_ids, campaign.workspace_id),
         offers=_catalogue(conn, Offer, offer_ids, campaign.workspace_id),
+        account_zone=account_zone,
     )
     return CampaignSnapshot(
         id=campaign.id,
@@ -182,10 +189,14 @@ class SnapshotCache:
     """Campaign snapshots of one process, by key and by id."""
 
     def __init__(
-        self, check_interval: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        check_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        account_zone: tzinfo = UTC,
     ) -> None:
         self.check_interval = check_interval
         self.clock = clock
+        self.account_zone = account_zone
         self._by_key: dict[str, CampaignSnapshot] = {}
         self._by_id: dict[int, CampaignSnapshot] = {}
         self._unknown_keys: set[str] = set()
@@ -232,7 +243,7 @@ class SnapshotCache:
         with engine.connect() as conn:
             # The version is read first: a change made while loading is seen at the next check.
             self._apply_version(read_setup_version(conn), self.clock())
-            snapshot = load_snapshot(conn, key=key, ident=ident)
+            snapshot = load_snapshot(conn, key=key, ident=ident, account_zone=self.account_zone)
         with self._lock:
             if snapshot is None:
                 if key is not None and len(self._unknown_keys) < MAX_NEGATIVE_ENTRIES:
