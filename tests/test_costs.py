@@ -327,3 +327,19 @@ def test_costs_page_applies_and_undoes(
         },
     )
     assert bad.status_code == 200 and "no visits" in bad.text
+
+
+def test_api_lists_and_imports_costs(api: Callable[..., Any], data: Dataset) -> None:
+    buyer = api("buyer")
+    csv_body = "date,campaign,variable,cost\n2026-11-10,C1,zone=z1,2.5\n2026-11-10,C2,,1\n"
+    response = buyer.post(
+        "/api/v1/costs/import?tz=UTC", data=csv_body, headers={"Content-Type": "text/csv"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.get_json()["total"] == 2
+    listing = buyer.get("/api/v1/costs").get_json()
+    assert listing["total"] == 2 and listing["items"][0]["campaign_id"] == data.c2.id
+    assert listing["items"][1]["variable"] == "var1" and listing["items"][1]["value"] == "z1"
+    bad = buyer.post("/api/v1/costs/import", data="date,campaign,cost\n2026-11-10,Nope,1\n")
+    assert bad.status_code == 422 and "line 2" in bad.get_json()["error"]["fields"]
+    assert api("viewer").post("/api/v1/costs/import", data=csv_body).status_code == 403

@@ -12,11 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tracker.api.blueprint import api_bp
 from tracker.api.errors import ApiError
-from tracker.api.frame import acting_membership, document, parse_body
+from tracker.api.frame import Page, acting_membership, document, page_args, page_body, parse_body
 from tracker.config import Settings
 from tracker.extensions import db
 from tracker.models import Role
-from tracker.reports.costs import CostError, CostUpdateRequest, apply_cost_update, undo_cost_update
+from tracker.reports.costs import (
+    CostError,
+    CostImportError,
+    CostUpdateRequest,
+    apply_cost_update,
+    cost_update_page,
+    import_costs_csv,
+    undo_cost_update,
+)
 from tracker.reports.dimensions import DIMENSIONS
 from tracker.reports.export import report_csv
 from tracker.reports.metrics import METRICS
@@ -250,6 +258,67 @@ def create_cost_update() -> ResponseReturnValue:
         raise ApiError(exc.status, exc.code, exc.message, {exc.field: exc.message}) from exc
     db.session.commit()
     return jsonify(_cost_out(update)), 201
+
+
+@api_bp.get("/costs")
+@document(
+    "get",
+    "/costs",
+    "The workspace's manual cost updates, newest first",
+    "reports",
+    list_of=CostUpdateOut,
+)
+def list_cost_updates() -> ResponseReturnValue:
+    """Manual cost updates of the workspace, newest first, a page at a time."""
+    membership = acting_membership(Role.VIEWER)
+    settings: Settings = current_app.config["SETTINGS"]
+    page = page_args(settings.api_max_per_page)
+    updates, total = cost_update_page(
+        db.session, membership.workspace_id, page.offset, page.per_page
+    )
+    return jsonify(page_body([_cost_out(u) for u in updates], total, page))
+
+
+@api_bp.post("/costs/import")
+@document(
+    "post",
+    "/costs/import",
+    "Import costs from CSV (header date,campaign,cost[,variable]); all lines or none",
+    "reports",
+    list_of=CostUpdateOut,
+    status=201,
+    query=[
+        {
+            "name": "tz",
+            "in": "query",
+            "description": "time zone of the dates",
+            "schema": {"type": "string"},
+        }
+    ],
+)
+def import_cost_csv() -> ResponseReturnValue:
+    """Apply a CSV body (text/csv, UTF-8) of costs: one cost update per line and local day."""
+    membership = acting_membership(Role.BUYER)
+    settings: Settings = current_app.config["SETTINGS"]
+    try:
+        text = request.get_data().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "malformed", "the body must be UTF-8 CSV text") from exc
+    try:
+        applied = import_costs_csv(
+            db.session,
+            membership.workspace_id,
+            text,
+            request.args.get("tz") or settings.timezone,
+            membership.user_id,
+        )
+    except CostImportError as exc:
+        db.session.rollback()
+        fields = {f"line {line}": message for line, message in exc.errors}
+        raise ApiError(422, "invalid", str(exc).split(";")[0], fields) from exc
+    db.session.commit()
+    page = Page(1, max(len(applied), 1))
+    return jsonify(page_body([_cost_out(u) for u in applied], len(applied), page)), 201
 
 
 @api_bp.post("/costs/<int:update_id>/undo")

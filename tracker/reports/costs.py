@@ -309,6 +309,18 @@ def cost_updates_of(session: DbSession, workspace_id: int, limit: int = 50) -> l
     return [(row[0], row[1]) for row in rows]
 
 
+def cost_update_page(
+    session: DbSession, workspace_id: int, offset: int, limit: int
+) -> tuple[list[CostUpdate], int]:
+    """A page of the workspace's cost updates (newest first) and how many there are."""
+    where = CostUpdate.workspace_id == workspace_id
+    total = session.scalar(select(func.count()).select_from(CostUpdate).where(where)) or 0
+    items = session.scalars(
+        select(CostUpdate).where(where).order_by(CostUpdate.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return list(items), total
+
+
 # --- CSV import ---------------------------------------------------------------------------------
 
 
