@@ -5,7 +5,7 @@ archived and unknown campaigns, snapshot refresh, and no open redirect."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from html import unescape
 from pathlib import Path
@@ -61,7 +61,17 @@ def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return getattr(request, "param", ALL_GEOIP)
 
 
+@pytest.fixture(autouse=True)
+def write_behind(app: Flask) -> Iterator[None]:
+    """The production path: visits go through the write-behind writer."""
+    state = tracking_state(app)
+    state.write_behind = True
+    yield
+    state.close_writer()  # nothing of this test reaches the next one's store
+
+
 def visits(db: Session) -> list[dict[str, Any]]:
+    assert tracking_state().flush()  # the write-behind has stored every visit so far
     db.rollback()  # a fresh read of what the requests committed
     rows = db.execute(select(Visit.__table__).order_by(Visit.id)).mappings().all()
     return [dict(r) for r in rows]
@@ -250,6 +260,7 @@ def test_a_visit_older_than_a_day_does_not_make_the_next_one_repeat(
 
     campaign = make_campaign()
     hit(client, campaign.key)
+    assert len(visits(db)) == 1
     db.execute(update(Visit).values(created_at=utcnow() - timedelta(hours=25)))
     db.commit()
     hit(client, campaign.key)
@@ -739,5 +750,6 @@ def test_visits_are_counted_under_concurrent_load(
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(one, range(80)))
     assert statuses == [302] * 80
+    assert tracking_state().flush()
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Visit)) == 80

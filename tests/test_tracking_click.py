@@ -3,16 +3,18 @@ and the visitor sent to the path's offer (n-th, or by weight) with tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.models import Campaign, Lander, Offer, Visit
 from tracker.tracking.clickid import CLICK_COOKIE
+from tracker.tracking.views import tracking_state
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -20,7 +22,17 @@ IPHONE = (
 )
 
 
+@pytest.fixture(autouse=True)
+def write_behind(app: Flask) -> Iterator[None]:
+    """The production path: visits go through the write-behind writer."""
+    state = tracking_state(app)
+    state.write_behind = True
+    yield
+    state.close_writer()  # nothing of this test reaches the next one's store
+
+
 def visit_rows(db: Session) -> list[dict[str, Any]]:
+    assert tracking_state().flush()
     db.rollback()
     return [dict(r) for r in db.execute(select(Visit.__table__).order_by(Visit.id)).mappings()]
 

@@ -26,6 +26,17 @@ def new_click_id(now_ns: int | None = None) -> str:
     return "".join([_ALPHABET[(value >> shift) & 31] for shift in _SHIFTS])
 
 
+def click_id_age(click_id: str, now_ns: int | None = None) -> float | None:
+    """Seconds since a click ID of ours was made (its ULID time), or None for another format."""
+    if len(click_id) != 26 or not _CROCKFORD.fullmatch(click_id):
+        return None
+    millis = 0
+    for char in click_id.lower()[:10]:
+        millis = millis * 32 + _ALPHABET.index(char)
+    now_ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    return (now_ms - millis) / 1000
+
+
 def normalize_click_id(raw: str | None) -> str | None:
     """The click ID to look up, or None when ``raw`` cannot be one (no store read for junk)."""
     if not raw:

@@ -7,18 +7,20 @@ to send the visitor, how, with which click ID); the view turns that into a respo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, RowMapping
 
 from tracker.models.events import VAR_COUNT
 from tracker.models.setup import CostModel, RedirectMode
 from tracker.tracking import recorder
-from tracker.tracking.clickid import new_click_id, normalize_click_id
+from tracker.tracking.clickid import click_id_age, new_click_id, normalize_click_id
 from tracker.tracking.enrich import (
     NO_HINTS,
     UA_MAX_LENGTH,
@@ -31,21 +33,46 @@ from tracker.tracking.enrich import (
 from tracker.tracking.geoip import GeoResolver
 from tracker.tracking.routing import Destination, PathRoute
 from tracker.tracking.snapshot import CampaignSnapshot, SnapshotCache
-from tracker.tracking.tokens import visit_token_values
+from tracker.tracking.tokens import visit_tokens
+from tracker.tracking.unique import is_unique_visit
+from tracker.tracking.writer import VisitWriter
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_COST = Decimal("99999999")  # Numeric(14, 6)
 SIX_PLACES = Decimal("0.000001")
 THOUSAND = Decimal(1000)
+FRESH_VISIT_WAIT = 1.0  # seconds a click waits for a visit of that moment to reach the store
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TrackingState:
-    """What one process keeps for the hot path: campaign snapshots and GeoIP readers."""
+    """What one process keeps for the hot path: campaign snapshots, GeoIP readers, and the
+    visit writer (made on the first visit, so in the serving process, after any fork)."""
 
     snapshots: SnapshotCache
     geo: GeoResolver
+    spool_dir: Path
+    write_behind: bool = True
+    writer: VisitWriter | None = None
+
+    def visit_writer(self, engine: Engine) -> VisitWriter:
+        """This process's visit writer for the store behind ``engine``."""
+        if self.writer is None:
+            self.writer = VisitWriter(engine, self.spool_dir)
+        return self.writer
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every visit recorded so far is in the store."""
+        return self.writer.flush(timeout) if self.writer is not None else True
+
+    def close_writer(self) -> None:
+        """Store what is queued and stop the writer (it starts again on the next visit)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +204,11 @@ def track_visit(
     for n in range(VAR_COUNT):
         values[f"var{n + 1}"] = _param(params, source.var_params[n])
 
-    route = snapshot.routes.route(values)
+    routes = snapshot.routes
+    facts = values
+    if routes.needs_unique:  # only a flow with a rule on unique visits pays for this read
+        facts = {**values, "is_unique": is_unique_visit(engine, values)}
+    route = routes.route(facts)
     destination: Destination | None = None
     mode = snapshot.redirect_mode
     if route is not None:
@@ -194,11 +225,14 @@ def track_visit(
             values["clicked_at"] = now
             destination = route.offer
 
-    recorder.insert_visit(engine, values)
+    if state.write_behind:
+        state.visit_writer(engine).submit(values)
+    else:
+        recorder.insert_visit(engine, values)
     if destination is None:
         log.warning("campaign %s has no live lander or offer; visit %s", snapshot.id, click_id)
         return NotFound("nothing to show", click_id)
-    tokens = visit_token_values(
+    tokens = visit_tokens(
         values,
         campaign_name=snapshot.name,
         traffic_source_name=source.name,
@@ -206,6 +240,35 @@ def track_visit(
         offer_name=route.offer.name if route and route.offer else "",
     )
     return Redirect(destination.url.render(tokens), mode, click_id)
+
+
+def await_visit(
+    state: TrackingState | None, click_id: str, find: Callable[[], T | None]
+) -> T | None:
+    """``find()`` the visit of ``click_id``; one of the last second, maybe still on its way to
+    the store (write-behind), is waited for, up to a second after its redirect. For every
+    reader of visits by click ID: /click, postbacks, pixels."""
+    found = find()
+    if found is not None:
+        return found
+    writer = state.writer if state is not None else None
+    if writer is not None and writer.is_unstored(click_id):
+        writer.flush(FRESH_VISIT_WAIT)  # this process's own visit, a moment from the store
+        return find()
+    age = click_id_age(click_id)
+    if age is None or not 0 <= age < FRESH_VISIT_WAIT:
+        return None
+    deadline = time.monotonic() + FRESH_VISIT_WAIT - age
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        found = find()
+        if found is not None:
+            return found
+    return None
+
+
+def _find_visit(state: TrackingState, engine: Engine, click_id: str) -> RowMapping | None:
+    return await_visit(state, click_id, lambda: recorder.find_visit(engine, click_id))
 
 
 def _offer_path(snapshot: CampaignSnapshot, visit: RowMapping) -> PathRoute | None:
@@ -234,7 +297,7 @@ def track_click(
     for raw in click_ids:
         click_id = normalize_click_id(raw)
         if click_id is not None:
-            visit = recorder.find_visit(engine, click_id)
+            visit = _find_visit(state, engine, click_id)
             if visit is not None:
                 break
     if visit is None:
@@ -251,7 +314,7 @@ def track_click(
         return NotFound("no live offer")
     recorder.record_click(engine, visit["id"], offer.id, now)
     lander = next((d for d in path.landers if d.id == visit["lander_id"]), None)
-    tokens = visit_token_values(
+    tokens = visit_tokens(
         {**visit, "offer_id": offer.id},
         campaign_name=snapshot.name,
         traffic_source_name=snapshot.source.name,
@@ -277,7 +340,7 @@ def _click_without_visit(
     if offer is None:
         return NotFound("unknown visit")
     log.info("click without a known visit sent to campaign %s's offer %s", snapshot.id, offer.id)
-    tokens = visit_token_values(
+    tokens = visit_tokens(
         {"campaign_id": snapshot.id, "traffic_source_id": snapshot.source.id, "offer_id": offer.id},
         campaign_name=snapshot.name,
         traffic_source_name=snapshot.source.name,

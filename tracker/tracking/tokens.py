@@ -3,13 +3,14 @@
 A URL is compiled once (at snapshot time) into literal parts and token names; rendering is one
 pass that URL-encodes each value. A known token without a value in the given mapping, and any
 unknown ``{word}``, stays as written. The conversions code renders traffic-source postback URLs
-with the same templates: ``visit_token_values(visit, ..., extra={"payout": ..., ...})``.
+with the same templates: ``compile_template(url).render(visit_tokens(visit, ...,
+extra={"payout": ..., "txid": ..., "et": ..., "status": ...}))``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -111,6 +112,61 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+class VisitTokens(Mapping[str, str]):
+    """Token values of one visit, each formatted only when a template asks for it."""
+
+    __slots__ = ("_extra", "_names", "_visit")
+
+    def __init__(
+        self,
+        visit: Mapping[str, Any],
+        names: Mapping[str, str],
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._visit = visit
+        self._names = names
+        self._extra = extra
+
+    def __getitem__(self, key: str) -> str:
+        if self._extra and key in self._extra:
+            return format_value(self._extra[key])
+        name = self._names.get(key)
+        if name is not None:
+            return name
+        if key == "countryname":
+            return country_name(format_value(self._visit.get("country")))
+        column = VISIT_TOKENS[key]  # KeyError for a token this visit cannot answer
+        return format_value(self._visit.get(column)) if column else ""
+
+    def __iter__(self) -> Iterator[str]:
+        yield from VISIT_TOKENS
+        if self._extra:
+            yield from (key for key in self._extra if key not in VISIT_TOKENS)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def visit_tokens(
+    visit: Mapping[str, Any],
+    *,
+    campaign_name: str = "",
+    traffic_source_name: str = "",
+    lander_name: str = "",
+    offer_name: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> VisitTokens:
+    """The tokens of a visit (a row mapping or the values being inserted), computed lazily;
+    ``extra`` adds or overrides tokens (``payout``, ``txid``, ``et``, ``status`` on postbacks)."""
+    names = {
+        "campaign.name": campaign_name,
+        "trafficsource.name": traffic_source_name,
+        "lander.name": lander_name,
+        "offer.name": offer_name,
+    }
+    return VisitTokens(visit, names, extra)
+
+
 def visit_token_values(
     visit: Mapping[str, Any],
     *,
@@ -120,17 +176,14 @@ def visit_token_values(
     offer_name: str = "",
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Every visit token's value from a visit (a row mapping or the values being inserted);
-    ``extra`` adds or overrides tokens (``payout``, ``txid``, ``et``, ``status`` on postbacks)."""
-    values = {
-        token: format_value(visit.get(column)) if column else ""
-        for token, column in VISIT_TOKENS.items()
-    }
-    values["campaign.name"] = campaign_name
-    values["trafficsource.name"] = traffic_source_name
-    values["lander.name"] = lander_name
-    values["offer.name"] = offer_name
-    values["countryname"] = country_name(values["country"])
-    if extra:
-        values.update({key: format_value(value) for key, value in extra.items()})
-    return values
+    """Every token's value of a visit as a plain dict (see ``visit_tokens``)."""
+    return dict(
+        visit_tokens(
+            visit,
+            campaign_name=campaign_name,
+            traffic_source_name=traffic_source_name,
+            lander_name=lander_name,
+            offer_name=offer_name,
+            extra=extra,
+        )
+    )

@@ -1,0 +1,202 @@
+"""The visit write-behind: journal (spool file) first, store right after; nothing redirected is
+lost when the store fails, the process stops, or it dies (its spool file is replayed once)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from tracker.extensions import db as store
+from tracker.models import Campaign, Visit
+from tracker.tracking import recorder
+from tracker.tracking.clickid import new_click_id
+from tracker.tracking.service import TrackingState, await_visit
+from tracker.tracking.views import tracking_state
+from tracker.tracking.writer import encode, replay_spools
+
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15"
+
+
+@pytest.fixture
+def state(app: Flask) -> Iterator[TrackingState]:
+    tracking = tracking_state(app)
+    tracking.write_behind = True
+    yield tracking
+    tracking.close_writer()
+
+
+def stored_click_ids(db: Session) -> list[str]:
+    db.rollback()
+    return list(db.scalars(select(Visit.click_id).order_by(Visit.id)))
+
+
+def spool_files(state: TrackingState) -> list[Path]:
+    return sorted(state.spool_dir.glob("visits-*.jsonl"))
+
+
+def visit_values(campaign: Campaign, click_id: str | None = None) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        column.name: column.default.arg
+        if column.default and not callable(column.default.arg)
+        else None
+        for column in Visit.__table__.columns
+    }
+    values.pop("id")
+    values.pop("is_unique")
+    values.update(
+        click_id=click_id or new_click_id(),
+        created_at=now,
+        workspace_id=campaign.workspace_id,
+        campaign_id=campaign.id,
+        traffic_source_id=campaign.traffic_source_id,
+        clicks=0,
+        ip="81.2.69.160",
+        user_agent=IPHONE,
+        is_bot=False,
+        cost=Decimal("0.001"),
+    )
+    for name in list(values):
+        if values[name] is None and name not in (
+            "flow_id",
+            "rule",
+            "path",
+            "lander_id",
+            "offer_id",
+            "clicked_at",
+            "asn",
+            "traffic_source_id",
+        ):
+            values[name] = ""
+    return values
+
+
+def test_a_visit_is_journalled_then_stored_and_the_journal_starts_over(
+    client: FlaskClient, db: Session, state: TrackingState, make_campaign: Callable[..., Campaign]
+) -> None:
+    campaign = make_campaign()
+    response = client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE})
+    assert response.status_code == 302
+    assert state.flush()
+    cookie = client.get_cookie("cid")
+    assert cookie is not None and stored_click_ids(db) == [cookie.value]
+    (journal,) = spool_files(state)
+    assert journal.stat().st_size == 0  # all stored: nothing left to replay
+    state.close_writer()
+    assert spool_files(state) == []  # a clean stop leaves no file behind
+
+
+def test_a_failing_store_keeps_visits_until_it_answers_again(
+    client: FlaskClient,
+    db: Session,
+    state: TrackingState,
+    make_campaign: Callable[..., Campaign],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    campaign = make_campaign()
+    real_insert = recorder.insert_visits
+    failures = {"left": 2}
+
+    def flaky(engine: Any, rows: list[dict[str, Any]]) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("the store is down"))
+        real_insert(engine, rows)
+
+    monkeypatch.setattr(recorder, "insert_visits", flaky)
+    for _ in range(3):
+        assert client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE}).status_code == 302
+    (journal,) = spool_files(state)
+    assert journal.read_bytes().count(b"\n") >= 1  # journalled while the store is down
+    assert state.flush(timeout=10)
+    assert len(stored_click_ids(db)) == 3 and failures["left"] == 0
+
+
+def test_orphaned_spool_files_are_replayed_once(
+    app: Flask, db: Session, state: TrackingState, make_campaign: Callable[..., Campaign]
+) -> None:
+    campaign = make_campaign()
+    already = visit_values(campaign)
+    recorder.insert_visit(store.engine, dict(already))
+    lost = [visit_values(campaign) for _ in range(3)]
+    state.spool_dir.mkdir(parents=True, exist_ok=True)
+    orphan = state.spool_dir / "visits-999999-1.jsonl"  # its process died: no lock held
+    lines = b"".join(encode(recorder.prepare(dict(v))) for v in [*lost, already])
+    orphan.write_bytes(lines + b'{"click_id": "torn wri')  # the crash cut the last line
+    assert replay_spools(store.engine, state.spool_dir) == 4
+    assert not orphan.exists()
+    stored = stored_click_ids(db)
+    assert sorted(stored) == sorted([already["click_id"], *(v["click_id"] for v in lost)])
+    db.rollback()
+    replayed = db.execute(select(Visit).where(Visit.click_id == lost[0]["click_id"])).scalar_one()
+    assert replayed.cost == Decimal("0.001") and replayed.created_at == lost[0]["created_at"]
+
+
+def test_a_live_process_spool_file_is_never_replayed(
+    client: FlaskClient,
+    db: Session,
+    state: TrackingState,
+    make_campaign: Callable[..., Campaign],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    campaign = make_campaign()
+    release = threading.Event()
+    real_insert = recorder.insert_visits
+
+    def held(engine: Any, rows: list[dict[str, Any]]) -> None:
+        release.wait(10)
+        real_insert(engine, rows)
+
+    monkeypatch.setattr(recorder, "insert_visits", held)
+    client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE})
+    assert replay_spools(store.engine, state.spool_dir) == 0  # locked by its writer
+    release.set()
+    assert state.flush()
+    assert len(stored_click_ids(db)) == 1
+
+
+def test_a_click_right_after_the_visit_waits_for_the_write_behind(
+    client: FlaskClient,
+    db: Session,
+    state: TrackingState,
+    make_campaign: Callable[..., Campaign],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    campaign = make_campaign()
+    real_insert = recorder.insert_visits
+
+    def slow(engine: Any, rows: list[dict[str, Any]]) -> None:
+        time.sleep(0.2)
+        real_insert(engine, rows)
+
+    monkeypatch.setattr(recorder, "insert_visits", slow)
+    client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE})
+    click = client.get("/click")
+    assert click.status_code == 302
+    db.rollback()
+    assert db.scalar(select(Visit.clicks)) == 2  # direct to offer: 1, then the click-through
+
+
+def test_await_visit_waits_for_a_fresh_visit_of_another_process_only() -> None:
+    fresh = new_click_id()
+    arrived: list[str] = []
+    timer = threading.Timer(0.1, lambda: arrived.append(fresh))
+    timer.start()
+    assert await_visit(None, fresh, lambda: arrived[0] if arrived else None) == fresh
+    old = new_click_id(now_ns=time.time_ns() - 5_000_000_000)
+    calls = []
+    assert await_visit(None, old, lambda: calls.append(1)) is None
+    assert len(calls) == 1  # an old unknown click ID is not waited for
+    assert await_visit(None, "not-one-of-ours-123", lambda: None) is None
