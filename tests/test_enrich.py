@@ -311,3 +311,19 @@ def test_geoip_status_names_type_and_build_date() -> None:
     lines = status.lines()
     assert any(line.startswith("city: GeoIP2-City built ") for line in lines)
     assert any(line.startswith("isp: NOT LOADED") for line in lines)
+
+
+def test_geoip_status_command_prints_databases_and_fails_on_a_broken_one() -> None:
+    from click.testing import CliRunner
+
+    from tracker.cli import main
+
+    runner = CliRunner()
+    loaded = runner.invoke(main, ["geoip", "status"], env={"TRACKER_GEOIP_CITY": CITY})
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.stdout.startswith("city: GeoIP2-City built 2026-")
+    fallback = runner.invoke(main, ["geoip", "status"], env={"TRACKER_GEOIP_CITY": ""})
+    assert fallback.exit_code == 0 and fallback.stdout == f"country fallback: {FALLBACK}\n"
+    broken = runner.invoke(main, ["geoip", "status"], env={"TRACKER_GEOIP_ASN": BROKEN_HEADER})
+    assert broken.exit_code == 1
+    assert "asn: NOT LOADED" in broken.stdout and "not loaded: asn" in broken.stderr

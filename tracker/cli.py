@@ -230,3 +230,61 @@ def quickstart(bind: str, workers: int) -> None:
 
 from tracker.conversions import cli as _conversions_cli  # noqa: E402,F401  (worker, bench)
 from tracker.reports import cli as _reports_cli  # noqa: E402,F401  (attaches bench reports, reports)
+
+# --- GeoIP status and the click benchmark (tracking) -------------------------------------------
+
+
+@main.group()
+def geoip() -> None:
+    """GeoIP databases (TRACKER_GEOIP_CITY, _ASN, _ISP, _CONNECTION_TYPE)."""
+
+
+@geoip.command("status")
+def geoip_status_command() -> None:
+    """Print which GeoIP databases are loaded, their type and build date, or the fallback."""
+    from tracker.tracking.geoip import geoip_status
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    status = geoip_status(settings)
+    for line in status.lines():
+        click.echo(line)
+    broken = [db.role for db in status.databases if not db.loaded]
+    if broken:
+        raise click.ClickException(f"not loaded: {', '.join(broken)} (see above)")
+
+
+def _tracking_bench_group() -> click.Group:
+    existing = main.commands.get("bench")
+    if isinstance(existing, click.Group):
+        return existing
+
+    @main.group("bench")
+    def bench() -> None:
+        """Benchmarks of bench/: each builds its own store and prints its figures."""
+
+    return bench
+
+
+@_tracking_bench_group().command(
+    "clicks",
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.pass_context
+def bench_clicks(ctx: click.Context) -> None:
+    """The tracker's /c/<key> against a bare Flask 302 (bench/clicks.py; its options, --help)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "clicks.py"
+    if not path.exists():
+        raise click.ClickException(f"{path} not found: benchmarks run from a checkout")
+    spec = importlib.util.spec_from_file_location("bench_clicks", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    ctx.exit(module.main(list(ctx.args)))
