@@ -96,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(__import__("tracker.reports.views", fromlist=["_"]).reports_bp)
     app.register_blueprint(__import__("tracker.setup.views", fromlist=["_"]).setup_bp)
+    app.register_blueprint(__import__("tracker.tracking.test_views", fromlist=["_"]).test_visit_bp)
 
 
 def _register_error_handlers(app: Flask) -> None:

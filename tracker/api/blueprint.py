@@ -39,3 +39,4 @@ PUBLIC_ENDPOINTS = {"api.openapi_spec"}
 from tracker.api import meta, setup_resources  # noqa: E402,F401
 from tracker.api import conversion_resources  # noqa: E402,F401
 from tracker.api import report_resources  # noqa: E402,F401
+from tracker.api import flow_resources  # noqa: E402,F401

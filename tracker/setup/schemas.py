@@ -818,11 +818,10 @@ def _distinct_rule_names(rules: list[RuleIn]) -> list[RuleIn]:
     for index, rule in enumerate(rules):
         key = rule.name.casefold()
         if key in seen:
-            raise PydanticCustomError(
+            raise problem(
                 "duplicate_rule",
-                "rules {first} and {second} are both named {name!r} (a visit records its rule "
-                "by name): rename one",
-                {"first": seen[key], "second": index, "name": rule.name},
+                f"rules {seen[key]} and {index} are both named {rule.name!r} (a visit records "
+                "its rule by name): rename one",
             )
         seen[key] = index
     return rules
