@@ -168,10 +168,6 @@ def _ref_ids(path: forms.PathFields, group: str) -> list[str]:
     return [row.form.id.data or "" for row in path[group]]
 
 
-def _lander_extra(lander: Lander) -> dict[str, str]:
-    return {"data-offers": str(lander.offer_count)}
-
-
 def _network_extra(network: AffiliateNetwork) -> dict[str, str]:
     suffix = urls.offer_url_hint(network)
     return {"data-suffix": suffix} if suffix else {}
@@ -386,7 +382,7 @@ def _path_pickers(
     paths: Iterable[forms.PathFields],
 ) -> tuple[list[SelectChoice], list[SelectChoice]]:
     paths = list(paths)
-    landers = _named(_all(services.list_landers), _lander_extra)
+    landers = _named(_all(services.list_landers))
     offers = _named(_all(services.list_offers))
     used_landers = [i for p in paths for i in _ref_ids(p, "landers")]
     used_offers = [i for p in paths for i in _ref_ids(p, "offers")]
