@@ -76,52 +76,57 @@ def _load_bench_module(name: str) -> ModuleType:
     show_default=True,
     help="Visits in the store the postbacks look up.",
 )
+@click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option(
     "--postbacks",
-    type=click.IntRange(100, 10_000_000),
-    default=20_000,
+    type=click.IntRange(500, 1_000_000),
+    default=15_000,
     show_default=True,
-    help="Postbacks sent (10 % duplicates, 5 % unknown click IDs).",
+    help="Postbacks per round (85 % new, 10 % duplicates, 5 % unknown click IDs).",
 )
-@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--connections", type=click.IntRange(1, 256), default=16, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option(
     "--database-url",
     default="",
-    help="The store to fill (default: a SQLite file under instance/bench/). A PostgreSQL "
+    help="The store to fill (default: a SQLite file in a temporary folder). A PostgreSQL "
     "database is emptied first: its name must contain 'bench'.",
 )
+@click.option("--reuse", is_flag=True, help="Keep the visits of an earlier run of this store.")
 @click.option(
-    "--reuse/--fresh",
-    default=False,
-    show_default=True,
-    help="Reuse the visits of an earlier run in the same store.",
+    "--results",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also append the figures to this Markdown file (e.g. bench/RESULTS.md).",
 )
-@click.option("--results", type=click.Path(path_type=Path), default=None, help="Append here.")
 def bench_postbacks(
     visits: int,
+    rounds: int,
     postbacks: int,
-    concurrency: int,
+    connections: int,
     workers: int,
     database_url: str,
     reuse: bool,
     results: Path | None,
 ) -> None:
-    """Postbacks/s and p99 under `tracker serve`, against a bare Flask app; counts every row."""
+    """Postbacks/s and p99 under `tracker serve` against a bare Flask app; counts every row."""
     module = _load_bench_module("postbacks")
-    summary = module.run(
+    options = module.Options(
         visits=visits,
+        rounds=rounds,
         postbacks=postbacks,
-        concurrency=concurrency,
+        connections=connections,
         workers=workers,
         database_url=database_url,
         reuse=reuse,
-        say=_say,
     )
-    click.echo(summary.markdown())
+    command = " ".join(["tracker bench postbacks", *sys.argv[3:]]).strip()
+    report = module.run(options, say=_say, command=command)
+    text = report.markdown()
+    click.echo(text)
     if results is not None:
         with results.open("a") as fh:
-            fh.write("\n" + summary.markdown() + "\n")
+            fh.write("\n" + text + "\n")
         _say(f"appended to {results}")
-    if not summary.exact:
-        raise click.ClickException("stored conversions do not match the accepted postbacks")
+    if not report.exact:
+        raise click.ClickException("the store does not hold exactly the accepted postbacks")

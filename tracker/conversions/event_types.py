@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from tracker.conversions.params import ET_MAX
 from tracker.extensions import DbSession
@@ -40,22 +40,21 @@ class TypeFlags:
 
 
 NO_TYPE = TypeFlags()
+_TYPES_OF_WORKSPACE = select(
+    ConversionType.id,
+    ConversionType.et_values,
+    ConversionType.counts_as_conversion,
+    ConversionType.counts_in_revenue,
+).where(ConversionType.workspace_id == bindparam("workspace_id"))
 
 
-def resolve_type(session: DbSession, workspace_id: int, et: str) -> TypeFlags:
+def resolve_type(conn: Connection, workspace_id: int, et: str) -> TypeFlags:
     """The workspace's type whose ``et`` values hold ``et`` (any case); none for the main
     conversion or an ``et`` no type lists (such conversions count)."""
     if not et:
         return NO_TYPE
     wanted = et.lower()
-    rows = session.execute(
-        select(
-            ConversionType.id,
-            ConversionType.et_values,
-            ConversionType.counts_as_conversion,
-            ConversionType.counts_in_revenue,
-        ).where(ConversionType.workspace_id == workspace_id)
-    )
+    rows = conn.execute(_TYPES_OF_WORKSPACE, {"workspace_id": workspace_id})
     for type_id, et_values, counts, revenue in rows:
         if any(str(value).lower() == wanted for value in et_values or []):
             return TypeFlags(type_id, bool(counts), bool(revenue))

@@ -21,10 +21,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Table, and_, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import TextualSelect
 
 from tracker.conversions.event_types import TypeFlags, resolve_type
 from tracker.conversions.params import (
@@ -37,7 +50,6 @@ from tracker.conversions.params import (
     read_click_id,
     read_postback,
 )
-from tracker.extensions import DbSession
 from tracker.models.events import Conversion, OutboxMessage, PostbackLog, Visit
 from tracker.models.setup import AffiliateNetwork, Campaign, Lander, Offer, TrafficSource
 from tracker.models.types import utcnow
@@ -68,6 +80,7 @@ PIXEL = "pixel"
 SCRIPT = "script"
 UPLOAD = "upload"
 
+_INSERT_LOG = insert(POSTBACK_LOG)
 RAW_LOG_MAX = 8192  # characters of a query or body kept in the log
 _LOG_LIMITS = {"ip": 45, "method": 8, "endpoint": 32, "click_id": 64, "result": 16}
 
@@ -215,21 +228,30 @@ def _context(row: Row[Any]) -> VisitContext:
     )
 
 
+# Statements of the postback path are built once and executed on a Connection with plain
+# parameters: no per-request statement building, compiled once per process, no ORM unit of
+# work (the postback path is as hot as a visit).
+_FIND_VISIT = _VISIT_CONTEXT.where(Visit.click_id == bindparam("click_id"))
+_FIND_VISIT_IN_WORKSPACE = _FIND_VISIT.where(Visit.workspace_id == bindparam("workspace_id"))
+
+
 def find_visit_context(
-    session: DbSession, click_id: str, workspace_id: int | None = None
+    conn: Connection, click_id: str, workspace_id: int | None = None
 ) -> VisitContext | None:
     """The visit with this click ID (in this workspace, when given), or None."""
-    stmt = _VISIT_CONTEXT.where(Visit.click_id == click_id)
-    if workspace_id is not None:
-        stmt = stmt.where(Visit.workspace_id == workspace_id)
-    row = session.execute(stmt).first()
+    if workspace_id is None:
+        row = conn.execute(_FIND_VISIT, {"click_id": click_id}).first()
+    else:
+        row = conn.execute(
+            _FIND_VISIT_IN_WORKSPACE, {"click_id": click_id, "workspace_id": workspace_id}
+        ).first()
     return _context(row) if row is not None else None
 
 
-def network_click_id_names(session: DbSession) -> list[str]:
+def network_click_id_names(conn: Connection) -> list[str]:
     """Parameter names that some network's ``param_map`` maps to ``cid`` (``aff_sub``...)."""
     names: list[str] = []
-    for param_map in session.scalars(select(AffiliateNetwork.param_map)):
+    for param_map in conn.scalars(select(AffiliateNetwork.param_map)):
         for theirs, ours in (param_map or {}).items():
             if str(ours).lower() in ("cid", "clickid", "subid") and theirs not in names:
                 names.append(theirs)
@@ -273,7 +295,7 @@ class Recorded:
     """What recording one conversion did."""
 
     result: str  # recorded, updated, duplicate
-    conversion_id: int
+    conversion_id: int | None
     reason: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -288,48 +310,63 @@ def _is_transition(old: str, new: str) -> bool:
     return new != old and new != PENDING
 
 
-def _insert_conversion(session: DbSession, values: dict[str, Any]) -> int | None:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING; the new id, or None on a duplicate."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        module: Any = sqlite if dialect == "sqlite" else postgresql
-        stmt = (
-            module.insert(CONVERSION)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(CONVERSION.c.id)
+def _build_insert_conversion() -> TextualSelect:
+    # INSERT ... ON CONFLICT DO NOTHING RETURNING, the same SQL on SQLite (3.35+) and
+    # PostgreSQL. Written as text because SQLAlchemy 2.0 cannot cache its dialect-specific
+    # on_conflict constructs: they would be compiled again on every postback.
+    columns = [column for column in CONVERSION.columns if column.name != "id"]
+    names = ", ".join(column.name for column in columns)
+    values = ", ".join(f":{column.name}" for column in columns)
+    return (
+        text(
+            f"INSERT INTO {CONVERSION.name} ({names}) VALUES ({values}) "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
         )
-        return session.execute(stmt).scalar()
+        .bindparams(*(bindparam(column.name, type_=column.type) for column in columns))
+        .columns(CONVERSION.c.id)
+    )
+
+
+_INSERT_CONVERSION = _build_insert_conversion()
+_ON_CONFLICT_DIALECTS = frozenset({"sqlite", "postgresql"})
+
+
+def _insert_conversion(conn: Connection, values: dict[str, Any]) -> int | None:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING; the new id, or None on a duplicate."""
+    if conn.dialect.name in _ON_CONFLICT_DIALECTS:
+        return conn.execute(_INSERT_CONVERSION, values).scalar()
     try:  # other stores: the unique index still refuses the second one
-        with session.begin_nested():
-            return session.execute(
-                insert(CONVERSION).values(**values).returning(CONVERSION.c.id)
-            ).scalar()
+        with conn.begin_nested():
+            return conn.execute(insert(CONVERSION).returning(CONVERSION.c.id), values).scalar()
     except IntegrityError:
         return None
 
 
 _EXISTING_COLUMNS = (Conversion.id, Conversion.status, Conversion.dedupe_key)
+_BY_DEDUPE_KEY = select(*_EXISTING_COLUMNS).where(Conversion.dedupe_key == bindparam("key"))
+_LATEST_OF_KEY = (
+    select(*_EXISTING_COLUMNS)
+    .where(
+        Conversion.click_id == bindparam("click_id"),
+        Conversion.txid == bindparam("txid"),
+        Conversion.et == bindparam("et"),
+    )
+    .order_by(Conversion.id.desc())
+    .limit(1)
+)
+_BY_ID = select(*_EXISTING_COLUMNS).where(Conversion.id == bindparam("id"))
 
 
 def _existing(
-    session: DbSession, click_id: str, txid: str, et: str, accept_duplicates: bool
+    conn: Connection, click_id: str, txid: str, et: str, accept_duplicates: bool
 ) -> Row[Any] | None:
     if not accept_duplicates:
-        key = _dedupe_key(click_id, txid, et)
-        return session.execute(
-            select(*_EXISTING_COLUMNS).where(Conversion.dedupe_key == key)
-        ).first()
-    return session.execute(
-        select(*_EXISTING_COLUMNS)
-        .where(Conversion.click_id == click_id, Conversion.txid == txid, Conversion.et == et)
-        .order_by(Conversion.id.desc())
-        .limit(1)
-    ).first()
+        return conn.execute(_BY_DEDUPE_KEY, {"key": _dedupe_key(click_id, txid, et)}).first()
+    return conn.execute(_LATEST_OF_KEY, {"click_id": click_id, "txid": txid, "et": et}).first()
 
 
 def _update_status(
-    session: DbSession,
+    conn: Connection,
     conversion_id: int,
     old: str,
     new: str,
@@ -343,16 +380,16 @@ def _update_status(
         values["payout"] = params.payout
         if params.currency:
             values["currency"] = params.currency
-    result = session.execute(
+    result = conn.execute(
         update(CONVERSION)
         .where(CONVERSION.c.id == conversion_id, CONVERSION.c.status == old)
         .values(**values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 def record_conversion(
-    session: DbSession,
+    conn: Connection,
     ctx: VisitContext,
     params: PostbackParams,
     *,
@@ -364,31 +401,35 @@ def record_conversion(
     forward to the traffic source where that source wants it."""
     status = params.status or APPROVED
     notes = list(params.notes)
-    flags = resolve_type(session, ctx.workspace_id, params.et)
-    existing = _existing(session, ctx.click_id, params.txid, params.et, ctx.accept_duplicates)
+    flags = resolve_type(conn, ctx.workspace_id, params.et)
+    # Without accept_duplicates the insert comes first: a new conversion (the common case)
+    # costs no read, and a conflict tells us to read what is there.
+    existing = (
+        _existing(conn, ctx.click_id, params.txid, params.et, True)
+        if ctx.accept_duplicates
+        else None
+    )
     for _ in range(3):  # a racing process may change what we read; settle in a few rounds
         if existing is not None:
             old_status = existing.status
             if _is_transition(old_status, status):
-                if _update_status(session, existing.id, old_status, status, params, now):
-                    _forward(session, ctx, existing.id, status, params, now, notes)
+                if _update_status(conn, existing.id, old_status, status, params, now):
+                    _forward(conn, ctx, existing.id, status, params, now, notes)
                     return Recorded(UPDATED, existing.id, f"status {old_status} → {status}", notes)
-                existing = session.execute(
-                    select(*_EXISTING_COLUMNS).where(Conversion.id == existing.id)
-                ).first()
+                existing = conn.execute(_BY_ID, {"id": existing.id}).first()
                 continue
             if not ctx.accept_duplicates:
                 why = "same status" if old_status == status else f"already {old_status}"
                 return Recorded(DUPLICATE, existing.id, f"duplicate ({why}): not counted", notes)
         new_id = _insert_conversion(
-            session, _conversion_values(ctx, params, status, flags, source, default_currency, now)
+            conn, _conversion_values(ctx, params, status, flags, source, default_currency, now)
         )
         if new_id is not None:
-            _forward(session, ctx, new_id, status, params, now, notes)
+            _forward(conn, ctx, new_id, status, params, now, notes)
             return Recorded(RECORDED, new_id, "", notes)
-        existing = _existing(session, ctx.click_id, params.txid, params.et, False)
-    assert existing is not None
-    return Recorded(DUPLICATE, existing.id, "duplicate: not counted", notes)
+        existing = _existing(conn, ctx.click_id, params.txid, params.et, False)
+    # Still changing after three rounds: another process is busy with it; it is not new.
+    return Recorded(DUPLICATE, existing.id if existing else None, "duplicate: not counted", notes)
 
 
 def _conversion_values(
@@ -441,7 +482,7 @@ def _conversion_values(
 
 
 def _forward(
-    session: DbSession,
+    conn: Connection,
     ctx: VisitContext,
     conversion_id: int,
     status: str,
@@ -453,17 +494,17 @@ def _forward(
     if not ctx.forward_url.strip() or status not in ctx.forward_statuses:
         return
     if ctx.forward_first_only:
-        first = session.scalar(
+        first = conn.scalar(
             select(func.min(Conversion.id)).where(Conversion.visit_id == ctx.visit_id)
         )
         if first is not None and first != conversion_id:
             notes.append("not forwarded: the source takes a visit's first conversion only")
             return
-    payout = session.scalar(select(Conversion.payout).where(Conversion.id == conversion_id))
+    payout = conn.scalar(select(Conversion.payout).where(Conversion.id == conversion_id))
     url = forward_url(
-        session, ctx, {"payout": payout, "txid": params.txid, "et": params.et, "status": status}
+        conn, ctx, {"payout": payout, "txid": params.txid, "et": params.et, "status": status}
     )
-    session.execute(
+    conn.execute(
         insert(OUTBOX).values(
             workspace_id=ctx.workspace_id,
             conversion_id=conversion_id,
@@ -480,10 +521,10 @@ def _forward(
     )
 
 
-def forward_url(session: DbSession, ctx: VisitContext, extra: Mapping[str, Any]) -> str:
+def forward_url(conn: Connection, ctx: VisitContext, extra: Mapping[str, Any]) -> str:
     """The source's postback URL with the visit's tokens and the conversion's filled in."""
     row = (
-        session.execute(
+        conn.execute(
             select(
                 Visit.__table__,
                 Campaign.name.label("_campaign_name"),
@@ -515,19 +556,19 @@ def forward_url(session: DbSession, ctx: VisitContext, extra: Mapping[str, Any])
 # --- the postback itself -------------------------------------------------------------------------
 
 
-def handle_postback(session: DbSession, req: PostbackRequest) -> PostbackOutcome:
+def handle_postback(conn: Connection, req: PostbackRequest) -> PostbackOutcome:
     """Record a postback, pixel or script call and log it, whatever its outcome; flushes only."""
-    outcome = _decide(session, req)
-    write_log(session, req, outcome)
+    outcome = _decide(conn, req)
+    write_log(conn, req, outcome)
     return outcome
 
 
-def _decide(session: DbSession, req: PostbackRequest) -> PostbackOutcome:
+def _decide(conn: Connection, req: PostbackRequest) -> PostbackOutcome:
     if req.problem:
         return PostbackOutcome(MALFORMED, req.problem_status, req.problem)
     reading = read_click_id(req.values, cookie=req.cookie_click_id)
     if reading.problem == "missing":
-        names = network_click_id_names(session)
+        names = network_click_id_names(conn)
         if names:
             reading = read_click_id(req.values, names, cookie=req.cookie_click_id)
     if reading.click_id is None:
@@ -538,7 +579,7 @@ def _decide(session: DbSession, req: PostbackRequest) -> PostbackOutcome:
             return PostbackOutcome(MALFORMED, 400, f"no click ID: {problem[7:]}")
         return PostbackOutcome(MALFORMED, 400, "no click ID: send it as cid (or clickid, subid)")
     click_id = reading.click_id
-    ctx = find_visit_context(session, click_id)
+    ctx = find_visit_context(conn, click_id)
     if ctx is None:
         return PostbackOutcome(UNKNOWN_CLICK, 404, f"unknown click ID {click_id!r}", click_id)
     try:
@@ -553,7 +594,7 @@ def _decide(session: DbSession, req: PostbackRequest) -> PostbackOutcome:
             ctx, FORBIDDEN, 403, f"source IP {req.ip} is not in the network's allowed IPs"
         )
     recorded = record_conversion(
-        session,
+        conn,
         ctx,
         params,
         source=req.endpoint,
@@ -570,7 +611,7 @@ def _refused(ctx: VisitContext, result: str, status: int, reason: str) -> Postba
     return PostbackOutcome(result, status, reason, ctx.click_id, None, ctx.workspace_id)
 
 
-def write_log(session: DbSession, req: PostbackRequest, outcome: PostbackOutcome) -> None:
+def write_log(conn: Connection, req: PostbackRequest, outcome: PostbackOutcome) -> None:
     """One postback log row: when, from where, what was sent, what it did and why."""
     values: dict[str, Any] = {
         "created_at": req.received_at,
@@ -588,7 +629,7 @@ def write_log(session: DbSession, req: PostbackRequest, outcome: PostbackOutcome
     }
     for name, limit in _LOG_LIMITS.items():
         values[name] = values[name][:limit]
-    session.execute(insert(POSTBACK_LOG).values(**values))
+    conn.execute(_INSERT_LOG, values)
 
 
 # --- store hiccups -------------------------------------------------------------------------------
@@ -604,16 +645,16 @@ def is_retryable(exc: DBAPIError) -> bool:
     return "locked" in message or "busy" in message or "deadlock" in message
 
 
-def with_retries(session: DbSession, work: Callable[[], T], sleep: Callable[[float], None]) -> T:
-    """Run ``work`` and commit; on a busy store roll back and run it again a few times."""
+def with_retries(
+    engine: Engine, work: Callable[[Connection], T], sleep: Callable[[float], None]
+) -> T:
+    """Run ``work`` in one transaction and commit; on a busy store run it again a few times."""
     delay = 0.01
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            result = work()
-            session.commit()
-            return result
+            with engine.begin() as conn:
+                return work(conn)
         except OperationalError as exc:
-            session.rollback()
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
                 raise
             log.warning("store busy (attempt %d of %d): %s", attempt, MAX_ATTEMPTS, exc.orig)

@@ -167,7 +167,7 @@ def _check(session: DbSession, workspace_id: int, row: UploadRow) -> _Checked | 
         if reading.problem == "missing":
             return RowResult(row.line, "", error="no click ID (cid)")
         return RowResult(row.line, shown, error=f"unknown click ID {shown!r}")
-    ctx = find_visit_context(session, reading.click_id, workspace_id)
+    ctx = find_visit_context(session.connection(), reading.click_id, workspace_id)
     if ctx is None:
         return RowResult(row.line, reading.click_id, error=f"unknown click ID {shown!r}")
     try:
@@ -212,7 +212,7 @@ def upload_conversions(
     results = {result.line: result for result in report.rows}
     for item in checked:
         recorded = record_conversion(
-            session,
+            session.connection(),
             item.ctx,
             item.params,
             source=UPLOAD,
@@ -234,7 +234,7 @@ def upload_conversions(
         )
         reason = "; ".join(p for p in (recorded.reason, *recorded.notes, "manual upload") if p)
         write_log(
-            session,
+            session.connection(),
             request,
             PostbackOutcome(
                 recorded.result,

@@ -142,11 +142,10 @@ def _record(endpoint: str) -> PostbackOutcome | None:
     postback_request = _read_request(endpoint)
     try:
         return with_retries(
-            db.session, lambda: handle_postback(db.session, postback_request), time.sleep
+            db.engine, lambda conn: handle_postback(conn, postback_request), time.sleep
         )
     except OperationalError:
         current_app.logger.exception("postback not recorded: the store is unavailable")
-        db.session.rollback()
         return None
 
 
