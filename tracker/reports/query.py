@@ -429,7 +429,7 @@ def _raw_visit_select(
             func.count().label("visits"),
             func.sum(case((visit.c.is_unique == true(), 1), else_=0)).label("unique_visits"),
             func.sum(visit.c.clicks).label("clicks"),
-            func.sum(visit.c.cost).label("cost"),
+            rollups.money_sum(session, visit.c.cost).label("cost"),
         )
         .select_from(scope.from_clause(visit))
         .where(and_(*conditions))
@@ -467,10 +467,12 @@ def _raw_conversion_select(
         select(
             *dims,
             func.sum(case((counts, 1), else_=0)).label("conversions"),
-            func.sum(type_coerce(case((pays, conversion.c.payout), else_=0), Money)).label(
-                "revenue"
+            rollups.money_sum(
+                session, type_coerce(case((pays, conversion.c.payout), else_=0), Money)
+            ).label("revenue"),
+            rollups.money_sum(session, type_coerce(conversion_cost, Money)).label(
+                "conversion_cost"
             ),
-            func.sum(type_coerce(conversion_cost, Money)).label("conversion_cost"),
         )
         .select_from(scope.from_clause(from_))
         .where(and_(*conditions))
@@ -479,9 +481,12 @@ def _raw_conversion_select(
 
 
 def _money(value: Any) -> Decimal:
-    if value is None:
-        return ZERO
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    """A group's money sum as Decimal with the store's six places (SQLite sums are floats)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(f"{value:.6f}")
+    return Decimal(value or 0)
 
 
 Key = tuple[Any, ...]
@@ -500,20 +505,20 @@ def _accumulate(groups: dict[Key, Acc], rows: Any, levels: int, positions: tuple
         key = tuple(row[:levels])
         acc = groups.get(key)
         if acc is None:
-            acc = groups[key] = [0, 0, 0, 0, ZERO, ZERO]
+            acc = groups[key] = [0, 0, 0, 0, 0, 0]
         if v >= 0:
             acc[0] += row[v] or 0
             acc[1] += row[u] or 0
             acc[2] += row[c] or 0
-            acc[5] += _money(row[k])
+            acc[5] += row[k] or 0
         if n >= 0:
             acc[3] += row[n] or 0
-            acc[4] += _money(row[r])
-            acc[5] += _money(row[kc])
+            acc[4] += row[r] or 0
+            acc[5] += row[kc] or 0
 
 
 def _to_sums(acc: Acc) -> Sums:
-    return Sums(int(acc[0]), int(acc[1]), int(acc[2]), int(acc[3]), acc[4], acc[5])
+    return Sums(int(acc[0]), int(acc[1]), int(acc[2]), int(acc[3]), _money(acc[4]), _money(acc[5]))
 
 
 def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], list[str]]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     FromClause,
     Select,
     and_,
@@ -431,6 +432,14 @@ def prune_raw_visits(session: DbSession, retention_days: int, now: datetime | No
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def money_sum(session: DbSession, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SUM of a column as the store's own number: SQLite sums money as floats anyway, so its
+    sums come back as floats (rounded to six places once per group, not once per row)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return type_coerce(func.sum(column), Float)
+    return func.sum(column)
+
+
 # --- planning ---------------------------------------------------------------------------------
 
 
@@ -477,7 +486,7 @@ class RollupPlan:
             if not query.include_bots:
                 conditions.append(table.c.is_bot == false())
             stmt = (
-                select(*dims, *(func.sum(table.c[c]).label(c) for c in SUM_COLUMNS))
+                select(*dims, *(money_sum(session, table.c[c]).label(c) for c in SUM_COLUMNS))
                 .select_from(scope.from_clause(table))
                 .where(and_(*conditions))
             )
