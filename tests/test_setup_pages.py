@@ -599,6 +599,7 @@ def test_create_a_campaign_via_landers_and_see_its_url(
     )
     assert f'id="campaign-url" type="text" value="{expected}' in page
     assert 'data-copy="#campaign-url"' in page and 'id="test-link"' in page
+    assert f'href="/campaigns/{campaign.id}/test-visit"' in page
     assert "75%" in page and "25%" in page and "Lander 1" in page
     no_inline_code(page)
     edit = client.get(f"/campaigns/{campaign.id}/edit").text

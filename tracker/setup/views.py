@@ -19,6 +19,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -48,6 +49,7 @@ from tracker.setup.services import InvalidSetup, NotFound, Page
 setup_bp = Blueprint("setup", __name__)
 
 PAGE_SIZE = 50
+TEST_VISIT_ENDPOINT = "test_visit.test_visit"
 # Postback URL tokens a traffic source's URL may use (CONTRACT §1), shown beside the field.
 SOURCE_POSTBACK_TOKENS = (
     "{externalid}",
@@ -818,6 +820,12 @@ def campaign(object_id: int) -> ResponseReturnValue:
             found.redirect_mode.value, found.redirect_mode.value
         ),
         archive_form=ArchiveForm(),
+        # The "test a visit" page, where the app has it: routing explained, nothing recorded.
+        test_visit_url=(
+            url_for(TEST_VISIT_ENDPOINT, campaign_id=found.id)
+            if TEST_VISIT_ENDPOINT in current_app.view_functions
+            else None
+        ),
         metric_columns=[],
         metrics={},
     )
