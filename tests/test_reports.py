@@ -498,3 +498,43 @@ def test_late_postbacks_and_status_changes_reach_sealed_hours(
     from_rollups = _snapshot(db, ws, group_by="campaign,country")
     _raw_only(monkeypatch)
     assert _snapshot(db, ws, group_by="campaign,country") == from_rollups
+
+
+def test_group_by_conversion_type_has_conversion_figures_alone(db: Session, data: Dataset) -> None:
+    from tracker.models import Conversion, ConversionType
+
+    deposit = ConversionType(workspace_id=data.c1.workspace_id, name="Deposit", et_values=["dep"])
+    install = ConversionType(
+        workspace_id=data.c1.workspace_id,
+        name="Install",
+        et_values=["install"],
+        counts_as_conversion=False,
+        counts_in_revenue=False,
+    )
+    db.add_all([deposit, install])
+    db.flush()
+    add_conversion(db, data.visits["v6"], "50.00", et="dep", conversion_type_id=deposit.id)
+    add_conversion(
+        db,
+        data.visits["v6"],
+        "0",
+        et="install",
+        conversion_type_id=install.id,
+        counts_as_conversion=False,
+        counts_in_revenue=False,
+    )
+    db.commit()
+    result = report(db, data.c1.workspace_id, group_by="conversion_type")
+    rows = {r.values["conversion_type"]: r.as_dict() for r in result.rows}
+    assert rows["Deposit"]["conversion_type_id"] == deposit.id
+    assert (rows["Deposit"]["conversions"], rows["Deposit"]["revenue"]) == (1, Decimal("50"))
+    assert rows["Deposit"]["cost"] == Decimal("2")  # C2 is cpa 2.00
+    assert rows["Deposit"]["visits"] == 0 and rows["Deposit"]["cv"] is None
+    assert rows["Install"]["conversions"] == 0  # a type that does not count
+    assert rows[None]["conversions"] == 4  # the untyped ones
+    # The installs count nowhere else either, the deposit does.
+    totals = report(db, data.c1.workspace_id, group_by="campaign").totals
+    assert (totals.conversions, totals.revenue) == (5, Decimal("65"))
+    assert db.query(Conversion).count() == 9
+    by_name = report(db, data.c1.workspace_id, group_by="campaign", conversion_type="Deposit")
+    assert [(r.values["campaign"], r.sums.conversions) for r in by_name.rows] == [("C2", 1)]

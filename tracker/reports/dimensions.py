@@ -14,7 +14,15 @@ from typing import Any, Literal
 
 from sqlalchemy import BigInteger, ColumnElement, FromClause, cast, func
 
-from tracker.models import AffiliateNetwork, Campaign, Flow, Lander, Offer, TrafficSource
+from tracker.models import (
+    AffiliateNetwork,
+    Campaign,
+    ConversionType,
+    Flow,
+    Lander,
+    Offer,
+    TrafficSource,
+)
 from tracker.models.events import VAR_COUNT
 from tracker.reports.periods import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
@@ -31,6 +39,9 @@ class Dimension:
     # The visit column it reads (rollup tables use the same names); None for derived ones.
     column: str | None = None
     model: type[Any] | None = None
+    # Read from the conversion, not the visit: visits, clicks and visit costs cannot be split
+    # by it, so a report grouped or filtered by it has conversion figures alone.
+    conversion_side: bool = False
 
     @property
     def id_key(self) -> str:
@@ -42,6 +53,8 @@ class Dimension:
         """The visit columns this dimension reads (what a rollup must keep to answer it)."""
         if self.name == "affiliate_network":
             return ("offer_id",)
+        if self.conversion_side:
+            return ("conversion_type_id",)  # no rollup holds it
         if self.kind == "time":
             return ()
         assert self.column is not None
@@ -81,6 +94,9 @@ DIMENSIONS: tuple[Dimension, ...] = (
     _text("language", "Language"),
     _text("referrer_domain", "Referrer domain"),
     *(_text(f"var{n}", f"Var {n}") for n in range(1, VAR_COUNT + 1)),
+    Dimension(
+        "conversion_type", "Conversion type", "entity", "conversion_type_id", ConversionType, True
+    ),
     Dimension("day", "Day", "time"),
     Dimension("hour", "Hour", "time"),
     Dimension("hour_of_day", "Hour of day", "time"),
@@ -112,8 +128,13 @@ def dimension_expression(
     source: FromClause,
     offer_table: FromClause | None,
     local_seconds: Callable[[], ColumnElement[Any]],
+    conversion_table: FromClause | None = None,
 ) -> ColumnElement[Any]:
-    """The SQL value a dimension groups by, read from ``source`` (visit or rollup)."""
+    """The SQL value a dimension groups by, read from ``source`` (visit or rollup), or from the
+    conversion for a conversion-side dimension."""
+    if dimension.conversion_side:
+        assert conversion_table is not None and dimension.column is not None
+        return conversion_table.c[dimension.column].label(dimension.name)
     if dimension.kind == "time":
         return TIME_EXPRESSIONS[dimension.name](local_seconds()).label(dimension.name)
     if dimension.name == "affiliate_network":

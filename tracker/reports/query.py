@@ -327,6 +327,7 @@ class _Scope:
     dialect: str
     epoch: ColumnElement[Any]  # UTC epoch second of the row
     offer: FromClause | None = None
+    conversion: FromClause | None = None  # set where conversion-side dimensions can be read
 
     def local_seconds(self) -> ColumnElement[Any]:
         offsets = self.query.period.offsets
@@ -338,7 +339,9 @@ class _Scope:
         return self.epoch + case(*whens, else_=literal(offsets[-1][1]))
 
     def expression(self, dimension: Dimension) -> ColumnElement[Any]:
-        return dimension_expression(dimension, self.source, self.offer, self.local_seconds)
+        return dimension_expression(
+            dimension, self.source, self.offer, self.local_seconds, self.conversion
+        )
 
     def from_clause(self, from_: FromClause) -> FromClause:
         """``from_`` joined to the offer (for the affiliate network) when the report needs it."""
@@ -448,6 +451,7 @@ def _raw_conversion_select(
     conversion = Conversion.__table__
     campaign = Campaign.__table__
     scope = _raw_scope(query, session.get_bind().dialect.name, visit)
+    scope.conversion = conversion
     dims = [scope.expression(DIMENSION_BY_NAME[n]) for n in query.group_by]
     counts, pays, conversion_cost = rollups.conversion_measures()
     conditions = [
@@ -521,6 +525,12 @@ def _to_sums(acc: Acc) -> Sums:
     return Sums(int(acc[0]), int(acc[1]), int(acc[2]), int(acc[3]), _money(acc[4]), _money(acc[5]))
 
 
+def conversion_side(query: ReportQuery) -> bool:
+    """True when the report groups or filters by a dimension only conversions have."""
+    names = set(query.group_by) | {f.dimension for f in query.filters}
+    return any(DIMENSION_BY_NAME[name].conversion_side for name in names)
+
+
 def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], list[str]]:
     """Base sums per group key (the grouped values, in level order) and the tables used."""
     resolved = _resolve_names(session, query)
@@ -529,6 +539,11 @@ def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], 
     sources: list[str] = []
     period = query.period
     dialect = session.get_bind().dialect.name
+    if conversion_side(query):
+        stmt = _raw_conversion_select(session, query, resolved, period.start, period.end)
+        at = levels  # conversions, revenue, conversion cost
+        _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
+        return {key: _to_sums(acc) for key, acc in groups.items()}, ["raw_conversions"]
     plan = rollups.plan(session, query)
     raw_from = period.start
     if plan is not None:
