@@ -135,7 +135,7 @@ def init_audit() -> None:
         return
     event.listen(Session, "after_flush", _record)
     for mapper in Base.registry.mappers:
-        if mapper.local_table is None or mapper.local_table.name not in AUDITED_TABLES:
+        if getattr(mapper.class_, "__tablename__", None) not in AUDITED_TABLES:
             continue
         for column_attr in mapper.column_attrs:
             if column_attr.key not in IGNORED_COLUMNS:
