@@ -200,3 +200,39 @@ def test_await_visit_waits_for_a_fresh_visit_of_another_process_only() -> None:
     assert await_visit(None, old, lambda: calls.append(1)) is None
     assert len(calls) == 1  # an old unknown click ID is not waited for
     assert await_visit(None, "not-one-of-ours-123", lambda: None) is None
+
+
+def test_cached_campaigns_keep_redirecting_while_the_store_is_down(
+    client: FlaskClient,
+    db: Session,
+    state: TrackingState,
+    make_campaign: Callable[..., Campaign],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tracker.tracking import snapshot
+
+    clock = [100.0]
+    state.snapshots.clock = lambda: clock[0]
+    campaign = make_campaign()
+    assert client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE}).status_code == 302
+    assert state.flush()
+    store_down = {"yes": True}
+    real_insert = recorder.insert_visits
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    def insert_when_up(engine: Any, rows: list[dict[str, Any]]) -> None:
+        if store_down["yes"]:
+            down()
+        real_insert(engine, rows)
+
+    monkeypatch.setattr(snapshot, "read_setup_version", down)
+    monkeypatch.setattr(recorder, "insert_visits", insert_when_up)
+    clock[0] += 5  # time to check the setup version: the store does not answer
+    response = client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE})
+    assert response.status_code == 302 and response.headers["Location"].startswith("https://")
+    assert not state.flush(timeout=0.3)  # journalled, not yet stored
+    store_down["yes"] = False
+    assert state.flush(timeout=15)
+    assert len(stored_click_ids(db)) == 2

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.models.events import VAR_COUNT
 from tracker.models.setup import (
@@ -224,8 +225,15 @@ class SnapshotCache:
         now = self.clock()
         if now - self._checked_at < self.check_interval:
             return
-        with engine.connect() as conn:
-            version = read_setup_version(conn)
+        try:
+            with engine.connect() as conn:
+                version = read_setup_version(conn)
+        except SQLAlchemyError as exc:
+            # The store is down: the cached campaigns keep redirecting (their visits are
+            # journalled by the writer and stored when it is back); asked again in a second.
+            self._checked_at = now
+            log.warning("setup version unreadable, serving cached campaigns: %s", exc)
+            return
         self._apply_version(version, now)
 
     def _apply_version(self, version: int, now: float) -> None:
