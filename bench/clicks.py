@@ -8,8 +8,12 @@ agents in a skewed mix, IPs spread over the GeoIP test databases (enabled, throu
 ``X-Forwarded-For`` with one trusted proxy). Every round is bounded in requests and in time, and
 only 127.0.0.1 is ever contacted.
 
-    python bench/clicks.py [--rounds 3] [--requests 15000] [--database-url URL]
+    python bench/clicks.py [--rounds 3] [--requests 15000] [--database-url URL] [--flow]
     tracker bench clicks   (the same options)
+
+With ``--flow`` the campaign routes through a flow of 10 rules (geo, device, versions, IP ranges,
+ISP, language and time in a zone, variables, user agent, day of week) before its default paths,
+instead of going straight to its offer: the cost of rule matching on every visit.
 
 The load comes from ``wrk`` when it is installed (``apt-get install wrk``), else from a Python
 generator (slower: it competes harder with the servers for the same cores). For each round the
@@ -62,6 +66,7 @@ class Options:
     drain_below: int = 1_000
     drain_timeout: float = 75.0
     seed: int = 7
+    flow: bool = False  # the campaign routes through FLOW_RULES (10 rules) first
 
 
 @dataclass
@@ -107,7 +112,8 @@ class Report:
             f"date: {self.date}",
             f"store: {self.store}; loader: {self.loader}; workers: {self.options.workers}; "
             f"connections: {self.options.connections}; requests per round: "
-            f"{self.options.requests}; Connection: close",
+            f"{self.options.requests}; Connection: close"
+            + ("; campaign: a flow of 10 rules" if self.options.flow else ""),
             "",
             "| round | target | requests/s | p50 ms | p99 ms | 302s | other | visits stored |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -572,10 +578,91 @@ async def _python_load(
 # --- the store ------------------------------------------------------------------------------------
 
 
-def prepare_store(url: str, instance: Path) -> None:
-    """Migrate a fresh store and create one campaign straight to an offer (with tokens)."""
+# --- the --flow scenario: a flow of 10 rules (flows and routing) ---------------------------------
+
+
+def flow_document(offers: list[int], lander: int) -> dict[str, Any]:
+    """A buyer's flow of 10 rules over every kind of condition, most of which this load's
+    visitors pass through before a later rule or the default paths (70/30) take them."""
+
+    def to(*ids: int, lander_id: int | None = None) -> list[dict[str, Any]]:
+        landers = [{"id": lander_id, "weight": 100}] if lander_id else []
+        return [{"landers": landers, "offers": [{"id": i, "weight": 100} for i in ids]}]
+
+    def rule(name: str, *conditions: tuple[str, str, list[str]], **extra: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "conditions": [{"field": f, "op": op, "values": v} for f, op, v in conditions],
+            "paths": extra.pop("paths", to(offers[0])),
+            **extra,
+        }
+
+    return {
+        "name": "Bench flow",
+        "rules": [
+            rule(
+                "iOS in FR/DE/ES/IT",
+                ("country", "in", ["FR", "DE", "ES", "IT"]),
+                ("os", "in", ["iOS"]),
+            ),
+            rule(
+                "LatAm mobile",
+                ("country", "in", ["BR", "MX", "AR", "CO"]),
+                ("device_type", "in", ["mobile"]),
+            ),
+            rule(
+                "Blocked ranges", ("ip", "in_cidr", ["10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"])
+            ),
+            rule(
+                "Old iOS",
+                ("os", "in", ["iOS"]),
+                ("os_version", "between", ["14", "16.4"]),
+                paths=to(offers[1], lander_id=lander),
+            ),
+            rule(
+                "Mobile data",
+                ("connection_type", "in", ["Cellular"]),
+                ("device_type", "in", ["mobile", "tablet"]),
+            ),
+            rule("Big ISPs", ("isp", "contains", ["vodafone", "orange", "telefonica"])),
+            rule(
+                "EU office hours",
+                ("language", "in", ["de", "fr", "es"]),
+                ("time_of_day", "between", ["09:00", "17:00"]),
+                timezone="Europe/Paris",
+            ),
+            rule(
+                "Top zones on Chrome",
+                ("var1", "in", [str(z) for z in range(1, 6)]),
+                ("browser", "in", ["Chrome Mobile"]),
+                paths=to(offers[1]),
+            ),
+            rule(
+                "Facebook in-app",
+                ("user_agent", "contains", ["FBAN", "FBAV", "Instagram"]),
+                paths=to(offers[2], lander_id=lander),
+            ),
+            rule(
+                "US weekend",
+                ("country", "in", ["US"]),
+                ("day_of_week", "in", ["saturday", "sunday"]),
+            ),
+        ],
+        "default_paths": [
+            {"name": "main", "weight": 70, "offers": [{"id": offers[1], "weight": 100}]},
+            {"name": "test", "weight": 30, "offers": [{"id": offers[2], "weight": 100}]},
+        ],
+    }
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+def prepare_store(url: str, instance: Path, flow: bool = False) -> None:
+    """Migrate a fresh store and create one campaign straight to an offer (with tokens), or
+    (``flow``) through the 10 rules of ``flow_document``."""
     from flask_migrate import upgrade
-    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy import create_engine, make_url, text, update
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -591,7 +678,7 @@ def prepare_store(url: str, instance: Path) -> None:
     from tracker.auth.services import default_workspace
     from tracker.config import Settings
     from tracker.extensions import db
-    from tracker.models import Campaign, CostModel, Offer, TrafficSource
+    from tracker.models import Campaign, CostModel, Lander, Offer, TrafficSource
     from tracker.store import bump_setup_version
 
     app = create_app(
@@ -625,6 +712,27 @@ def prepare_store(url: str, instance: Path) -> None:
                 path={"weight": 100, "landers": [], "offers": [{"id": offer.id, "weight": 100}]},
             )
         )
+        if flow:  # --flow: the same campaign, routed by the flow's rules
+            from tracker.setup.services import create_flow
+
+            more = [
+                Offer(workspace_id=workspace.id, name=f"Bench offer {n}", url=offer.url + f"&o={n}")
+                for n in (2, 3)
+            ]
+            lander = Lander(
+                workspace_id=workspace.id,
+                name="Bench lander",
+                url="https://lp.example/?cid={clickid}",
+            )
+            db.session.add_all([*more, lander])
+            db.session.flush()
+            document = flow_document([offer.id, *(o.id for o in more)], lander.id)
+            routing = create_flow(db.session, workspace.id, document)
+            db.session.execute(
+                update(Campaign)
+                .where(Campaign.key == CAMPAIGN_KEY)
+                .values(flow_id=routing.id, path=None)
+            )
         bump_setup_version(db.session)
         db.session.commit()
         db.engine.dispose()
@@ -706,7 +814,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> Report:
     weights = zipf_weights(len(agents))
     ips = visitor_ips(rng)
     say(f"{len(agents)} user agents, {len(ips)} IPs, loader {loader}, store {url.split(':')[0]}")
-    prepare_store(url, workdir / "instance")
+    prepare_store(url, workdir / "instance", flow=opts.flow)
 
     env = {
         **os.environ,
@@ -782,6 +890,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--drain-below", type=int, default=defaults.drain_below)
     parser.add_argument("--drain-timeout", type=float, default=defaults.drain_timeout)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--flow", action="store_true", help="route the campaign through a flow of 10 rules"
+    )
     args = parser.parse_args(argv)
     return Options(**vars(args))
 
