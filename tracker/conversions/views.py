@@ -152,6 +152,8 @@ def _record(endpoint: str) -> PostbackOutcome | None:
 def _wants_json() -> bool:
     if request.is_json:
         return True
+    if "json" not in request.headers.get("Accept", ""):  # most networks send */* or nothing
+        return False
     best = request.accept_mimetypes.best_match(["text/plain", "application/json"])
     return best == "application/json" and request.accept_mimetypes[best] > 0
 
