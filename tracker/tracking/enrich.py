@@ -35,13 +35,27 @@ DEVICE_TYPES = ("mobile", "tablet", "desktop", "tv", "console", "wearable", "bot
 UA_MAX_LENGTH = 1024  # real user agents are far shorter; longer ones are junk or attacks
 UA_CACHE_SIZE = 4096
 
+# Big screens, consoles and wearables, which user-agents' classes do not tell apart. Each class
+# has a cheap substring pre-check (most user agents match none) before its exact pattern; both
+# read the lower-cased user agent.
+_TV_HINTS = (
+    "tv",
+    "web0s",
+    "webos",
+    "crkey",
+    "bravia",
+    "roku",
+    "netcast",
+    "viera",
+    "aft",
+)
 _TV = re.compile(
     r"smart-?tv|\bweb0s\b|\bwebos\b|hbbtv|\btizen\b[^)]*\btv\b|\btv safari\b|apple ?tv|\bcrkey\b"
-    r"|google ?tv|android ?tv|\bbravia\b|\broku\b|netcast|\bviera\b|philipstv|\baft[a-z]{1,5}\b",
-    re.IGNORECASE,
+    r"|google ?tv|android ?tv|\bbravia\b|\broku\b|netcast|\bviera\b|philipstv|\baft[a-z]{1,5}\b"
 )
-_CONSOLE = re.compile(r"playstation|xbox|nintendo", re.IGNORECASE)
-_WEARABLE = re.compile(r"watch ?os|wear ?os|; watch\b|\bsm-r[0-9]{3}\b|smartwatch", re.IGNORECASE)
+_CONSOLE_HINTS = ("playstation", "xbox", "nintendo")
+_WEARABLE_HINTS = ("watch", "wear", "sm-r")
+_WEARABLE = re.compile(r"watch ?os|wear ?os|; watch\b|\bsm-r[0-9]{3}\b|smartwatch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +133,12 @@ class _ParsedUserAgent(UserAgent):
 def _device_type(agent: _ParsedUserAgent) -> str:
     if agent.is_bot:
         return "bot"
-    ua = agent.ua_string
-    if _TV.search(ua):
+    ua = agent.ua_string.lower()
+    if any(hint in ua for hint in _TV_HINTS) and _TV.search(ua):
         return "tv"
-    if _CONSOLE.search(ua):
+    if any(hint in ua for hint in _CONSOLE_HINTS):
         return "console"
-    if _WEARABLE.search(ua):
+    if any(hint in ua for hint in _WEARABLE_HINTS) and _WEARABLE.search(ua):
         return "wearable"
     if agent.is_tablet:
         return "tablet"
