@@ -175,7 +175,8 @@ def _check(session: DbSession, workspace_id: int, row: UploadRow) -> _Checked | 
     except MalformedPostback as exc:
         return RowResult(row.line, reading.click_id, error=str(exc))
     if params.notes:  # lenient for networks, strict for a person who can fix the file
-        return RowResult(row.line, reading.click_id, error="; ".join(params.notes))
+        notes = (note.removesuffix(": ignored") for note in params.notes)
+        return RowResult(row.line, reading.click_id, error="; ".join(notes))
     return _Checked(row, ctx, params)
 
 
