@@ -55,7 +55,7 @@ class Options:
     visits: int = 1_000_000
     rounds: int = 3
     postbacks: int = 15_000
-    connections: int = 16
+    connections: int = 8
     workers: int = 2
     database_url: str = ""  # empty: a SQLite file in a temporary folder
     reuse: bool = False  # keep the visits of an earlier run in the same store

@@ -84,7 +84,7 @@ def _load_bench_module(name: str) -> ModuleType:
     show_default=True,
     help="Postbacks per round (85 % new, 10 % duplicates, 5 % unknown click IDs).",
 )
-@click.option("--connections", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--connections", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option(
     "--database-url",

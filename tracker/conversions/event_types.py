@@ -16,6 +16,7 @@ from tracker.conversions.params import ET_MAX
 from tracker.extensions import DbSession
 from tracker.models.conversions import ConversionType
 from tracker.models.events import Conversion
+from tracker.models.types import utcnow
 
 NAME_MAX = 100
 MAX_ET_VALUES = 50
@@ -169,7 +170,12 @@ def delete_type(session: DbSession, kind: ConversionType) -> None:
     session.execute(
         update(Conversion)
         .where(Conversion.conversion_type_id == kind.id)
-        .values(conversion_type_id=None, counts_as_conversion=True, counts_in_revenue=True)
+        .values(
+            conversion_type_id=None,
+            counts_as_conversion=True,
+            counts_in_revenue=True,
+            updated_at=utcnow(),  # reports refresh what changed since their last pass
+        )
     )
     session.delete(kind)
     session.flush()
@@ -184,7 +190,12 @@ def _apply(session: DbSession, kind: ConversionType) -> None:
             Conversion.conversion_type_id == kind.id,
             func.lower(Conversion.et).not_in(lowered),
         )
-        .values(conversion_type_id=None, counts_as_conversion=True, counts_in_revenue=True)
+        .values(
+            conversion_type_id=None,
+            counts_as_conversion=True,
+            counts_in_revenue=True,
+            updated_at=utcnow(),  # reports refresh what changed since their last pass
+        )
         .execution_options(synchronize_session=False)
     )
     session.execute(
@@ -197,6 +208,7 @@ def _apply(session: DbSession, kind: ConversionType) -> None:
             conversion_type_id=kind.id,
             counts_as_conversion=kind.counts_as_conversion,
             counts_in_revenue=kind.counts_in_revenue,
+            updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )
