@@ -538,3 +538,15 @@ def test_group_by_conversion_type_has_conversion_figures_alone(db: Session, data
     assert db.query(Conversion).count() == 9
     by_name = report(db, data.c1.workspace_id, group_by="campaign", conversion_type="Deposit")
     assert [(r.values["campaign"], r.sums.conversions) for r in by_name.rows] == [("C2", 1)]
+
+
+def test_the_worker_runs_the_report_jobs(app: Any, data: Dataset, db: Session) -> None:
+    import threading
+
+    from tracker.conversions.worker import run_worker
+
+    totals = run_worker(app, threading.Event(), once=True)
+    assert totals["report rollups"] > 0  # every hour up to an hour ago sealed
+    assert totals["visit retention"] == 0  # retention off
+    db.expire_all()
+    assert rollups.read_state(db) is not None

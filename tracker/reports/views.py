@@ -6,11 +6,12 @@ import gzip
 import hashlib
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -39,6 +40,7 @@ from tracker.reports.dashboard import time_series
 from tracker.reports.dimensions import DIMENSION_BY_NAME, DIMENSIONS, WEEKDAY_NAMES
 from tracker.reports.export import report_csv
 from tracker.reports.forms import CostImportForm, CostUpdateForm, UndoForm
+from tracker.reports.jobs import register_jobs
 from tracker.reports.metrics import METRICS
 from tracker.reports.query import (
     Report,
@@ -50,6 +52,7 @@ from tracker.reports.query import (
 from tracker.reports.rollups import refresh_if_stale
 
 reports_bp = Blueprint("reports", __name__)
+reports_bp.record_once(lambda state: register_jobs(cast(Flask, state.app)))
 
 PAGE_ROWS = 1000
 
