@@ -81,8 +81,13 @@ def _prepare_store(url: str, fresh: bool) -> None:
     help="Start from an empty store, or time the data already there.",
 )
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--raw", "raw_only", is_flag=True, help="Time the reports from raw visits alone (no rollups)."
+)
 @_fails_cleanly
-def bench_reports(visits: int, database_url: str | None, fresh: bool, seed: int) -> None:
+def bench_reports(
+    visits: int, database_url: str | None, fresh: bool, seed: int, raw_only: bool
+) -> None:
     """Generate realistic visits and conversions, then time three 30-day reports cold and warm."""
     import random
     import time
@@ -133,6 +138,10 @@ def bench_reports(visits: int, database_url: str | None, fresh: bool, seed: int)
     engine.dispose()
     click.echo("| report | rows | visits | tables | cold ms | warm ms |")
     click.echo("|---|---:|---:|---|---:|---:|")
+    if raw_only:
+        from tracker.reports import rollups
+
+        rollups.plan = lambda session, query: None  # type: ignore[assignment]
     for result in bench.time_reports(url, workspace_id):
         click.echo(
             f"| {result['report']} | {result['rows']:,} | {result['visits']:,} | "
