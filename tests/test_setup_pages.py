@@ -506,7 +506,7 @@ def test_flow_errors_show_beside_their_rows(
     assert "No offer 99999 in this workspace" in near(unknown.text, "default_paths-0-offers-0-id")
 
 
-def test_flow_rules_are_shown_read_only_and_kept_on_save(
+def test_flow_rules_are_edited_on_the_flow_form(
     client: FlaskClient, buyer: User, ws_id: int, db: Session
 ) -> None:
     offer = _offer(db, ws_id)
@@ -528,15 +528,25 @@ def test_flow_rules_are_shown_read_only_and_kept_on_save(
     db.commit()
     url = f"/flows/{flow.id}/edit"
     page = client.get(url).text
-    assert "US mobile" in page and "US, CA" in page and "PATCH /api/v1/flows/" in page
+    assert 'value="US mobile"' in page and "US\nCA</textarea>" in page
+    assert "PATCH /api/v1/flows/" in page
     response = post(
         client,
         url,
-        {"name": "Rules v2", "default_paths-0-offers-0-id": str(offer.id)},
+        {
+            "name": "Rules v2",
+            "rules-0-name": "US mobile",
+            "rules-0-conditions-0-field": "country",
+            "rules-0-conditions-0-op": "in",
+            "rules-0-conditions-0-values": "US, CA",
+            "rules-0-paths-0-offers-0-id": str(offer.id),
+            "default_paths-0-offers-0-id": str(offer.id),
+        },
     )
     assert response.status_code == 302
     db.refresh(flow)
     assert flow.name == "Rules v2" and flow.rules[0]["name"] == "US mobile"
+    assert flow.rules[0]["conditions"][0]["values"] == ["US", "CA"]
     empty = post(client, url, {"name": "Rules v2"})
     assert empty.status_code == 422
     assert "at least one path" in empty.text

@@ -33,7 +33,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from tracker.models.events import VAR_COUNT
 from tracker.models.setup import CostModel, RedirectMode
-from tracker.setup.schemas import CONVERSION_STATUSES, MAX_PATHS, MAX_REFS
+from tracker.setup.schemas import CONVERSION_STATUSES, MAX_REFS
 
 # Blank rows offered below the filled ones in a weighted list; setup.js reveals them one by one.
 SPARE_ROWS = 3
@@ -553,47 +553,7 @@ def lander_initial(fields: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- flows ---------------------------------------------------------------------------------------
-
-
-class FlowForm(FlaskForm):
-    name = StringField("Name")
-    default_paths = FieldList(FormField(PathFields), max_entries=MAX_PATHS)
-
-    def to_data(self, errors: FormErrors, *, creating: bool) -> dict[str, Any]:
-        """Name and default paths (blank paths left out); the rules are not this form's."""
-        errors.place("name", self.name)
-        errors.place("default_paths", "default_paths")
-        paths: list[dict[str, Any]] = []
-        for entry in self.default_paths:
-            if entry.form.is_blank():
-                continue
-            index = len(paths)
-            paths.append(
-                path_data(
-                    entry.form, f"default_paths.{index}", f"{entry.id}", errors, own_fields=True
-                )
-            )
-        return {"name": _text(self.name.data), "default_paths": paths}
-
-    def pad(self) -> None:
-        """A spare path after the filled ones (two for a new flow), and spare rows in each."""
-        filled = sum(1 for entry in self.default_paths if not entry.form.is_blank())
-        while len(self.default_paths) < min(MAX_PATHS, max(filled + 1, 2)):
-            self.default_paths.append_entry()
-        for entry in self.default_paths:
-            pad_path(entry.form)
-
-    def set_choices(self, landers: Sequence[SelectChoice], offers: Sequence[SelectChoice]) -> None:
-        for entry in self.default_paths:
-            set_ref_choices(entry.form, landers, offers)
-
-
-def flow_initial(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": fields.get("name", ""),
-        "default_paths": [path_initial(p) for p in fields.get("default_paths", [])],
-    }
+# --- flows: tracker.setup.flow_form -------------------------------------------------------------
 
 
 # --- campaigns -----------------------------------------------------------------------------------

@@ -41,8 +41,9 @@ from tracker.models.setup import (
     Offer,
     TrafficSource,
 )
+from tracker.models.types import utcnow
 from tracker.models.users import Role
-from tracker.setup import forms, presets, services, urls
+from tracker.setup import flow_editor, flow_form, forms, presets, services, urls
 from tracker.setup.forms import ArchiveForm, FormErrors
 from tracker.setup.services import InvalidSetup, NotFound, Page
 
@@ -242,6 +243,9 @@ class Kind:
     list_context: Callable[[list[Any]], dict[str, Any]]
     archive_effect: str  # what archiving does to what already runs
     after_save: Callable[[Any], str] | None = None
+    # A form-only change (a row button of a page without JavaScript: add, remove, move a row):
+    # the submitted form changed, to show again unsaved; None when it asks to save.
+    rearrange: Callable[[Any], Any] | None = None
 
     @property
     def title(self) -> str:
@@ -377,7 +381,7 @@ def _lander_form_context(_form: Any, _lander: Lander | None) -> dict[str, Any]:
 
 
 def _flow_initial(flow: Flow | None) -> dict[str, Any]:
-    return forms.flow_initial(services.describe_flow(flow).model_dump() if flow else {})
+    return flow_form.flow_initial(services.describe_flow(flow).model_dump() if flow else {})
 
 
 def _path_pickers(
@@ -394,24 +398,50 @@ def _path_pickers(
     )
 
 
-def _flow_prepare(form: forms.FlowForm, _flow: Flow | None) -> None:
+def _account_zone() -> str:
+    settings: Any = current_app.config["SETTINGS"]
+    return str(settings.timezone)
+
+
+def _flow_prepare(form: flow_form.FlowForm, _flow: Flow | None) -> None:
     form.pad()
-    form.set_choices(*_path_pickers(entry.form for entry in form.default_paths))
+    form.var_names = flow_editor.var_labels(db.session, _workspace_id())
+    form.set_choices(
+        *_path_pickers(form.all_paths()),
+        flow_form.field_choices(form.var_names),
+        flow_form.timezone_choices(
+            _account_zone(), flow_editor.COMMON_TIMEZONES, form.chosen_timezones()
+        ),
+    )
 
 
-def _flow_form_context(_form: Any, flow: Flow | None) -> dict[str, Any]:
-    if flow is None:
-        return {"rules": []}
-    landers, offers = _path_names()
-    shown = services.describe_flow(flow)
-    rules = [
-        {
-            "rule": rule,
-            "paths": [path_view(p.model_dump(), landers, offers) for p in rule.paths],
-        }
-        for rule in shown.rules
-    ]
-    return {"rules": rules}
+def _flow_form_context(form: flow_form.FlowForm, flow: Flow | None) -> dict[str, Any]:
+    campaigns = (
+        flow_editor.campaigns_using_flow(db.session, _workspace_id(), flow.id) if flow else []
+    )
+    has_test_visit = TEST_VISIT_ENDPOINT in current_app.view_functions
+    return {
+        "catalog": flow_editor.field_catalog(form.var_names),
+        "value_lists": flow_editor.value_lists(db.session, _workspace_id(), utcnow()),
+        "value_label": flow_editor.value_label,
+        "blank_rule": form.blank_rule() if _can_edit() else None,
+        "flow_shares": flow_form.shares,
+        "campaigns": campaigns,
+        "test_visit_endpoint": TEST_VISIT_ENDPOINT if has_test_visit else None,
+    }
+
+
+def _flow_saver(save: Callable[..., Flow]) -> Callable[..., Flow]:
+    """A flow service whose messages are put in the editor's words (``readable_errors``)."""
+
+    def saving(session: Any, workspace_id: int, *args: Any) -> Flow:
+        try:
+            return save(session, workspace_id, *args)
+        except InvalidSetup as exc:
+            readable = flow_form.readable_errors(exc.fields, args[-1])
+            raise InvalidSetup(exc.message, readable) from exc
+
+    return saving
 
 
 def _flows_list_context(items: list[Flow]) -> dict[str, Any]:
@@ -553,9 +583,9 @@ KINDS: dict[str, Kind] = {
             name="flow",
             plural="flows",
             label="flow",
-            form=forms.FlowForm,
-            create=services.create_flow,
-            update=services.update_flow,
+            form=flow_form.FlowForm,
+            create=_flow_saver(services.create_flow),
+            update=_flow_saver(services.update_flow),
             get=services.get_flow,
             archive=services.archive_flow,
             restore=services.restore_flow,
@@ -565,6 +595,7 @@ KINDS: dict[str, Kind] = {
             form_context=_flow_form_context,
             list_context=_flows_list_context,
             archive_effect="Campaigns that use it keep routing through it.",
+            rearrange=lambda form: form.rearranged(),
         ),
         Kind(
             name="campaign",
@@ -695,6 +726,10 @@ def _preset_initial(kind: Kind, errors: FormErrors) -> tuple[dict[str, Any], int
 def _save(kind: Kind, obj: Any) -> ResponseReturnValue:
     """Validate a submitted form, hand it to the service, and answer (form again on errors)."""
     form = kind.form()
+    changed = kind.rearrange(form) if kind.rearrange else None
+    if changed is not None:
+        kind.prepare(changed, obj)
+        return _render_form(kind, changed, obj, FormErrors())
     kind.prepare(form, obj)
     errors = FormErrors()
     if not form.validate():  # a choice that is none of the offered ones
