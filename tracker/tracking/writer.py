@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 SPOOL_PATTERN = "visits-*.jsonl"
 MAX_QUEUED = 20_000  # visits kept in memory while the store is down; past that, the spool only
+BATCH_WINDOW = 0.02  # seconds a first queued visit waits for others to share its transaction
+BATCH_TARGET = 100  # visits that fill a transaction without waiting longer
 RETRY_PAUSE = (0.05, 5.0)  # first and longest pause between attempts while the store fails
 _TIMES = ("created_at", "clicked_at", "unique_since")
 
@@ -98,7 +100,8 @@ class VisitWriter:
             else:
                 self._queue.append(params)
                 self._unstored[params["click_id"]] = params
-                self._queued.notify()
+                if len(self._queue) == 1 or len(self._queue) >= BATCH_TARGET:
+                    self._queued.notify()  # the writer only waits for a first or a full batch
 
     def is_unstored(self, click_id: str) -> bool:
         """True while a visit of this process is queued and not yet committed."""
@@ -153,6 +156,14 @@ class VisitWriter:
                     self._queued.wait()
                 if not self._queue:
                     return
+                # A few milliseconds more fill the transaction: its commit is the dearest part
+                # of storing a visit, and the visits of those milliseconds share it.
+                deadline = time.monotonic() + BATCH_WINDOW
+                while len(self._queue) < BATCH_TARGET and not self._stopping:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._queued.wait(remaining)
                 batch, self._queue = self._queue, []
             try:
                 self._store(batch)
