@@ -324,11 +324,16 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> It
                 process.wait()
 
 
-def worker_rss_mb(master_pid: int) -> list[float]:
-    """Resident memory of each worker process of a gunicorn master."""
+def worker_rss_mb(master_pid: int, background: bool = False) -> list[float]:
+    """Resident memory of each web worker of a gunicorn master (or, with ``background``, of the
+    tracker's background worker that ``tracker serve`` also starts)."""
     sizes = []
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
     for pid in children.read_text().split() if children.exists() else []:
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        is_background = cmdline.exists() and b"['worker']" in cmdline.read_bytes()
+        if is_background != background:
+            continue
         status = Path(f"/proc/{pid}/status")
         for line in status.read_text().splitlines() if status.exists() else []:
             if line.startswith("VmRSS:"):
@@ -873,7 +878,11 @@ def run(opts: Options, say: Callable[[str], None] = print) -> Report:
                     f"{result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, 302s {result.redirects}"
                     + (f", stored {result.stored}" if result.stored is not None else "")
                 )
-        report.rss_mb = {"tracker": worker_rss_mb(t_pid), "bare": worker_rss_mb(b_pid)}
+        report.rss_mb = {
+            "tracker": worker_rss_mb(t_pid),
+            "tracker background": worker_rss_mb(t_pid, background=True),
+            "bare": worker_rss_mb(b_pid),
+        }
     shutil.rmtree(workdir, ignore_errors=True)
     return report
 
