@@ -264,23 +264,28 @@ PURGE_BATCH = 5000
 
 
 def purge_postback_log(session: DbSession, older_than: datetime) -> int:
-    """Delete postback log rows created before ``older_than``, in short batches (SQLite's one
-    writer lock is held briefly each time); returns how many went."""
+    """Delete postback log rows created before ``older_than``, oldest first in short batches
+    (SQLite's one writer lock is held briefly each time); returns how many went.
+
+    Ids grow with time, so the oldest rows are the first by id: no index on the time needed."""
     total = 0
     while True:
-        batch = (
-            select(PostbackLog.id)
-            .where(PostbackLog.created_at < older_than)
+        oldest = session.execute(
+            select(PostbackLog.id, PostbackLog.created_at)
             .order_by(PostbackLog.id)
             .limit(PURGE_BATCH)
-        )
-        ids = list(session.scalars(batch))
-        if not ids:
+        ).all()
+        expired = [row.id for row in oldest if row.created_at < older_than]
+        if expired:
+            session.execute(
+                delete(PostbackLog)
+                .where(PostbackLog.id.in_(expired))
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+            total += len(expired)
+        # A batch with a row young enough to keep is the last: every later id is younger still
+        # (up to the clock skew between two servers, which the next pass cleans up).
+        if len(expired) < len(oldest) or not oldest:
+            session.rollback()
             return total
-        session.execute(
-            delete(PostbackLog)
-            .where(PostbackLog.id.in_(ids))
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-        total += len(ids)
