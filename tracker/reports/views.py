@@ -268,6 +268,8 @@ def _campaign_choices(workspace_id: int) -> list[tuple[int, str]]:
 def costs() -> ResponseReturnValue:
     """Manual cost updates: enter a total for a campaign and range, import a CSV, undo."""
     membership = current_membership()
+    if request.method == "POST" and not membership.role.allows(Role.BUYER):
+        abort(403, description="This needs the buyer role in this workspace.")
     form = CostUpdateForm(prefix="update")
     form.campaign_id.choices = _campaign_choices(membership.workspace_id)
     if not form.tz.data:
@@ -276,8 +278,6 @@ def costs() -> ResponseReturnValue:
     if not import_form.tz.data:
         import_form.tz.data = _settings().timezone
     if form.submit.data and form.validate_on_submit():
-        if not membership.role.allows(Role.BUYER):
-            abort(403, description="This needs the buyer role in this workspace.")
         try:
             update = apply_cost_update(
                 db.session,
