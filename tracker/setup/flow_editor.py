@@ -366,10 +366,16 @@ FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
 @dataclass(frozen=True)
 class ValueOption:
-    """A value to pick: what is stored, and how it reads."""
+    """A value to pick: what is stored, what it names (France for FR) and a note (how often
+    visits had it)."""
 
     value: str
-    label: str = ""
+    name: str = ""
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return " · ".join(part for part in (self.name, self.note) if part)
 
 
 def var_labels(session: DbSession, workspace_id: int) -> dict[str, str]:
@@ -425,9 +431,13 @@ def seen_values(
     return seen
 
 
+def _seen_note(count: int) -> str:
+    return f"{count:,} visit{'s' if count != 1 else ''} in {SEEN_DAYS} days"
+
+
 def _merged(common: tuple[str, ...], seen: list[tuple[str, int]]) -> list[ValueOption]:
     """Values seen in visits first (with their counts), then the common ones not seen."""
-    options = [ValueOption(value, f"{n:,} visits in {SEEN_DAYS} days") for value, n in seen]
+    options = [ValueOption(value, note=_seen_note(n)) for value, n in seen]
     known = {value.casefold() for value, _ in seen}
     options += [ValueOption(value) for value in common if value.casefold() not in known]
     return options
@@ -439,7 +449,7 @@ def value_lists(
     """Each listed field's values to pick from (the editor's datalists), by field name."""
     seen = seen_values(session, workspace_id, now)
     languages = [
-        ValueOption(value, f"{LANGUAGE_NAMES.get(value, value)} · {n:,} visits in {SEEN_DAYS} days")
+        ValueOption(value, LANGUAGE_NAMES.get(value, ""), _seen_note(n))
         for value, n in seen["language"]
     ]
     known = {option.value for option in languages}
@@ -470,20 +480,12 @@ def value_lists(
         "language": languages,
         "traffic_source": [ValueOption(str(i), name) for i, name in sources],
         "campaign": [ValueOption(str(i), name) for i, name in campaigns],
-        "day_of_week": [ValueOption(day, day.capitalize()) for day in DAYS_OF_WEEK],
+        "day_of_week": [ValueOption(day) for day in DAYS_OF_WEEK],
         "unique": [
-            ValueOption("true", "first visit in 24 h"),
-            ValueOption("false", "a repeat within 24 h"),
+            ValueOption("true", note="the first visit of this IP and user agent in 24 h"),
+            ValueOption("false", note="a repeat within 24 h"),
         ],
     }
-
-
-def value_label(options: list[ValueOption], value: str) -> str:
-    """How a stored value reads: "FR · France" where the list names it."""
-    for option in options:
-        if option.value.casefold() == value.casefold() and option.label:
-            return f"{option.value} · {option.label}"
-    return value
 
 
 def campaigns_using_flow(session: DbSession, workspace_id: int, flow_id: int) -> list[Campaign]:

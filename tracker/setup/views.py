@@ -423,7 +423,6 @@ def _flow_form_context(form: flow_form.FlowForm, flow: Flow | None) -> dict[str,
     return {
         "catalog": flow_editor.field_catalog(form.var_names),
         "value_lists": flow_editor.value_lists(db.session, _workspace_id(), utcnow()),
-        "value_label": flow_editor.value_label,
         "blank_rule": form.blank_rule() if _can_edit() else None,
         "flow_shares": flow_form.shares,
         "campaigns": campaigns,
