@@ -66,7 +66,7 @@ class Options:
     drain_below: int = 1_000
     drain_timeout: float = 75.0
     seed: int = 7
-    flow: bool = False  # the campaign routes through FLOW_RULES (10 rules) first
+    flow: bool = False  # the campaign routes through flow_document (10 rules) first
 
 
 @dataclass
