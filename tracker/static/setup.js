@@ -150,6 +150,19 @@
     });
   }
 
+  // The campaign form's link to the picked flow's editor follows the flow picked.
+  function initFlowLink(select) {
+    const link = select.form.querySelector("a[data-flow-link]");
+    if (!link) return;
+    const show = () => {
+      const id = select.value;
+      link.closest(".flow-link").hidden = !/^\d+$/.test(id);
+      if (/^\d+$/.test(id)) link.href = link.dataset.flowLink.replace("/0/", `/${id}/`);
+    };
+    select.addEventListener("change", show);
+    show();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("[data-weights]").forEach(initWeights);
     document.querySelectorAll("[data-paths]").forEach(initPaths);
@@ -157,6 +170,7 @@
     document.querySelectorAll("select[data-cost-model]").forEach(initCostModel);
     document.querySelectorAll("select[data-network-select]").forEach(initNetworkSuffix);
     document.querySelectorAll(".tokens[data-token-target]").forEach(initTokens);
+    document.querySelectorAll("select#flow_id").forEach(initFlowLink);
     // The list's "Show archived" box applies at once, like the workspace switcher.
     document.querySelectorAll("form[data-autosubmit] input[type=checkbox]").forEach((box) => {
       box.addEventListener("change", () => box.form.submit());
