@@ -270,6 +270,32 @@ def test_api_campaign_with_its_own_path(
     assert body["url"] == f"https://offer.example/?click={body['click_id']}"
 
 
+def test_api_cost_and_external_id_come_from_the_sources_params(
+    api: Callable[..., Any],
+    make_campaign: Callable[..., Campaign],
+    make_offer: Callable[..., Offer],
+    make_traffic_source: Callable[..., TrafficSource],
+) -> None:
+    offer = make_offer(url="https://o.example/?cost={cost}&ext={externalid}&c={campaign.name}")
+    source = make_traffic_source(external_id_param="visitor_id", cost_param="cost")
+    own = make_campaign(
+        name="Auto cost",
+        cost_model="auto",
+        traffic_source_id=source.id,
+        path={"offers": [{"id": offer.id, "weight": 100}]},
+    )
+    body = (
+        api()
+        .post(
+            f"/api/v1/campaigns/{own.id}/test-visit",
+            json={"params": {"cost": "0,0035", "visitor_id": "abc-1"}},
+        )
+        .get_json()
+    )
+    assert body["url"] == "https://o.example/?cost=0.0035&ext=abc-1&c=Auto%20cost"
+    assert body["visitor"]["cost"] == "0.003500" and body["visitor"]["external_id"] == "abc-1"
+
+
 def test_openapi_documents_the_test_visit(client: FlaskClient) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     operation = spec["paths"]["/campaigns/{campaign_id}/test-visit"]["post"]

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from tracker.extensions import DbSession
 from tracker.models.events import VAR_COUNT
-from tracker.models.setup import CostModel, Flow
+from tracker.models.setup import Flow
+from tracker.reports.costs import visit_cost
 from tracker.setup.schemas import Strict, problem
 from tracker.setup.services import NotFound, get_campaign
 from tracker.tracking.clickid import new_click_id
@@ -41,13 +42,10 @@ from tracker.tracking.enrich import (
 )
 from tracker.tracking.geoip import GeoInfo, GeoResolver
 from tracker.tracking.routing import Destination, PathRoute, Route
-from tracker.tracking.service import parse_cost
 from tracker.tracking.snapshot import CampaignSnapshot, load_snapshot
 from tracker.tracking.tokens import visit_tokens
 from tracker.tracking.unique import seen_recently
 
-THOUSAND = Decimal(1000)
-SIX_PLACES = Decimal("0.000001")
 VAR_NAMES = tuple(f"var{n}" for n in range(1, VAR_COUNT + 1))
 # What the answer shows of the visitor, in this order (the values rules can test).
 SHOWN_FACTS = (
@@ -227,17 +225,6 @@ class VisitTestOut(BaseModel):
 # --- the service ----------------------------------------------------------------------------------
 
 
-def _visit_cost(snapshot: CampaignSnapshot, raw: str) -> Decimal:
-    model = snapshot.cost_model
-    if model is CostModel.CPC:
-        return (snapshot.cost_value or Decimal(0)).quantize(SIX_PLACES)
-    if model is CostModel.CPM:
-        return ((snapshot.cost_value or Decimal(0)) / THOUSAND).quantize(SIX_PLACES)
-    if model is CostModel.AUTO:
-        return parse_cost(raw)
-    return Decimal(0)
-
-
 def _param(params: Mapping[str, str], name: str) -> str:
     return (params.get(name) or "") if name else ""
 
@@ -287,7 +274,9 @@ def visit_facts(
         "referrer": visitor.referrer,
         "referrer_domain": referrer_domain(visitor.referrer),
         "external_id": _param(params, source.external_id_param),
-        "cost": _visit_cost(snapshot, _param(params, source.cost_param)),
+        "cost": visit_cost(
+            snapshot.cost_model, snapshot.cost_value, _param(params, source.cost_param) or None
+        ),
     }
     for n, name in enumerate(VAR_NAMES):
         facts[name] = visitor.variables.get(name, _param(params, source.var_params[n]))
