@@ -126,7 +126,7 @@ def test_visit(campaign_id: int) -> ResponseReturnValue:
                     name = ERROR_FIELDS.get(top) or ERROR_FIELDS.get(place.split(".")[0], "")
                     target = getattr(form, name, None) if name else None
                     errors = target.errors if target is not None else form.form_errors
-                    errors.append(message)  # type: ignore[union-attr]
+                    errors.append(message)
             else:
                 result = simulate_visit(
                     db.session,
