@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import ARTIFACTS, TEST_PASSWORD
 from tracker.models import Campaign, Lander, Offer, Role, User
 from tracker.models.setup import Flow
+from tracker.setup import services
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -21,7 +22,16 @@ FRENCH_IP = "90.0.0.1"  # France in iptocc's table, the country lookup without G
 
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top of the shot
     page.screenshot(path=str(ARTIFACTS / f"flow-{name}.png"), full_page=True)
+
+
+def _log_in(page: Any, live_server: str, email: str) -> None:
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
 
 
 def _condition(page: Any, prefix: str) -> Any:
@@ -51,11 +61,7 @@ def test_a_buyer_builds_reorders_and_tests_a_flow(
     make_offer(name="Sweeps FR")
     make_offer(name="Sweeps EU")
     make_offer(name="Mobile catch-all")
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", "buyer@example.com")
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server}/")
+    _log_in(page, live_server, "buyer@example.com")
 
     page.goto(f"{live_server}/flows/new")
     page.fill("#name", "Sweeps by geo")
@@ -150,3 +156,91 @@ def test_a_buyer_builds_reorders_and_tests_a_flow(
     page.click("text=Test this visit")
     assert page.inner_text("#result-rule") == "iOS in France"
     _shot(page, "test-visit")
+
+
+def _two_rules(db: Session, workspace_id: int, offer: Offer) -> Flow:
+    path = {"offers": [{"id": offer.id}]}
+    flow = services.create_flow(
+        db,
+        workspace_id,
+        {
+            "name": "Two rules",
+            "rules": [
+                {
+                    "name": "Desktop",
+                    "conditions": [{"field": "device_type", "op": "in", "values": ["desktop"]}],
+                    "paths": [path],
+                },
+                {
+                    "name": "Office hours in FR, DE",
+                    "timezone": "Europe/Paris",
+                    "conditions": [
+                        {"field": "country", "op": "in", "values": ["FR", "DE"]},
+                        {"field": "time_of_day", "op": "between", "values": ["09:00", "18:00"]},
+                    ],
+                    "paths": [path],
+                },
+            ],
+            "default_paths": [path],
+        },
+    )
+    db.commit()
+    return flow
+
+
+def test_without_javascript_the_row_buttons_still_work(
+    live_server: str,
+    browser: Any,
+    db: Session,
+    workspace: Any,
+    make_user: Callable[..., User],
+    make_offer: Callable[..., Offer],
+) -> None:
+    make_user("buyer@example.com", Role.BUYER)
+    flow = _two_rules(db, workspace.id, make_offer())
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1366, "height": 860}
+    )
+    try:
+        page = context.new_page()
+        _log_in(page, live_server, "buyer@example.com")
+        page.goto(f"{live_server}/flows/{flow.id}/edit")
+        # A spare rule to fill in, the between inputs beside the values box.
+        assert page.is_visible("#rules-2-name") and page.is_visible("#rules-0-conditions-0-low")
+        page.click('[aria-label="Move rule 2 up"]')
+        page.wait_for_load_state()
+        assert "Not saved yet" in page.inner_text(".flash-warning")
+        assert page.input_value("#rules-0-name") == "Office hours in FR, DE"
+        page.fill("#rules-2-name", "Tablets")
+        page.select_option("#rules-2-conditions-0-field", "device_type")
+        page.fill("#rules-2-conditions-0-values", "tablet")
+        page.select_option("#rules-2-paths-0-offers-0-id", index=1)
+        _shot(page, "no-js")
+        page.press("#rules-2-name", "Enter")  # saves: Enter presses no row button
+        page.wait_for_url(f"{live_server}/flows")
+    finally:
+        context.close()
+    db.rollback()
+    db.refresh(flow)
+    assert [r["name"] for r in flow.rules] == ["Office hours in FR, DE", "Desktop", "Tablets"]
+
+
+def test_a_viewer_reads_the_flow_without_editing_tools(
+    live_server: str,
+    page: Any,
+    db: Session,
+    workspace: Any,
+    make_user: Callable[..., User],
+    make_offer: Callable[..., Offer],
+) -> None:
+    make_user("viewer@example.com", Role.VIEWER)
+    flow = _two_rules(db, workspace.id, make_offer())
+    _log_in(page, live_server, "viewer@example.com")
+    page.goto(f"{live_server}/flows/{flow.id}/edit")
+    chips = page.locator('[data-prefix="rules-1-conditions-0"] .value-chip')
+    assert chips.count() == 2 and "FR · France" in chips.nth(0).inner_text()
+    assert page.locator(".chip-remove, .chip-input, [name=editor_action]").count() == 0
+    assert page.is_disabled("#rules-0-name")
+    assert page.is_visible("#rules-1-timezone") and page.is_hidden("#rules-0-timezone")
+    assert page.input_value("#rules-1-conditions-1-low") == "09:00"
+    _shot(page, "viewer")

@@ -535,8 +535,14 @@ def test_fields_are_grouped_and_variables_named_after_the_sources(
     assert '<optgroup label="Location">' in html and '<optgroup label="Time">' in html
     assert ">var1 · zone (PropellerAds)</option>" in html and ">var2</option>" in html
     catalog = html[html.index("data-field-catalog") :]
-    assert 'data-field="country" data-label="Country" data-ops="in not_in"' in catalog
-    assert 'data-field="time_of_day" data-label="Time of day" data-ops="between"' in catalog
+    assert (
+        'data-field="country" data-label="Country" data-group="Location" data-ops="in not_in"'
+        in (catalog)
+    )
+    assert (
+        'data-field="time_of_day" data-label="Time of day" data-group="Time" data-ops="between"'
+        in (catalog)
+    )
     assert 'data-field="user_agent"' in catalog and "data-lines-only" in catalog
 
 

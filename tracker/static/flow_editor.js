@@ -113,6 +113,15 @@
     const spare = [...block.querySelectorAll("tr[data-row][data-blank]")];
     spare.forEach((row, i) => { row.hidden = locked || i > 0; });
     refreshAddRow(block, locked);
+    if (locked && !block.querySelector("tr[data-row]:not([hidden])")) {
+      // Read only, nothing picked: say so rather than show an empty table.
+      const table = block.querySelector("table");
+      const none = document.createElement("p");
+      none.className = "hint none-picked";
+      none.textContent = `${table.querySelector("th").textContent}: none`;
+      table.hidden = true;
+      table.after(none);
+    }
   }
 
   function refreshAddRow(block, locked) {
@@ -178,7 +187,6 @@
         option.hidden = !fits;
       }
       if (!ops.includes(this.opSelect.value)) this.opSelect.value = ops[0];
-      this.hint.textContent = info ? `${info.hint} · ${info.separator}` : "Pick a field first.";
       this.textarea.placeholder = info ? info.placeholder : "";
       const [low, high] = this.betweenPart.querySelectorAll("input");
       if (low) low.placeholder = info ? info.low : "";
@@ -191,6 +199,8 @@
       this.listPart.hidden = between;
       this.betweenPart.hidden = !between;
       const info = this.info;
+      if (!info) this.hint.textContent = "Pick a field first.";
+      else this.hint.textContent = between ? info.hint : `${info.hint} · ${info.separator}`;
       const list = info && info.list ? document.getElementById(info.list) : null;
       this.list = list;
       this.chipMode = Boolean(list) && !between;
@@ -319,6 +329,18 @@
     });
   }
 
+  // A rule's time zone matters to its day and time conditions only: shown when it has one (or
+  // a zone is already chosen).
+  function updateTimezone(rule, catalog) {
+    const field = rule.querySelector("[data-timezone]");
+    if (!field) return;
+    const timed = [...rule.querySelectorAll("[data-field-select]")].some((select) => {
+      const info = catalog.get(select.value);
+      return info && info.group === "Time" && !select.closest("[data-condition]").hidden;
+    });
+    field.hidden = !timed && field.querySelector("select").value === "" && !field.querySelector(".field-error");
+  }
+
   // --- the editor ----------------------------------------------------------------------------
 
   class Editor {
@@ -380,7 +402,10 @@
         if (up) up.disabled = i === 0;
         if (down) down.disabled = i === rules.length - 1;
       });
-      this.root.querySelectorAll("[data-rule]").forEach(updateJoiners);
+      this.root.querySelectorAll("[data-rule]").forEach((rule) => {
+        updateJoiners(rule);
+        updateTimezone(rule, this.catalog);
+      });
       const none = this.root.querySelector("[data-no-rules]");
       if (none) none.hidden = rules.length > 0;
       updateAllShares(this.root);
@@ -467,7 +492,10 @@
       const target = event.target;
       const row = target.closest("[data-condition]");
       const condition = row ? this.conditions.get(row) : null;
-      if (condition && target.matches("[data-field-select]")) condition.applyField();
+      if (condition && target.matches("[data-field-select]")) {
+        condition.applyField();
+        updateTimezone(row.closest("[data-rule]"), this.catalog);
+      }
       else if (condition && target.matches("[data-op-select]")) condition.applyOp();
       else if (target.matches("[data-match]")) updateJoiners(target.closest("[data-rule]"));
       updateAllShares(this.root);
