@@ -56,6 +56,8 @@ def test_a_buyer_builds_reorders_and_tests_a_flow(
     make_lander: Callable[..., Lander],
     make_campaign: Callable[..., Campaign],
 ) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     make_user("buyer@example.com", Role.BUYER)
     make_lander(name="Quiz FR")
     make_offer(name="Sweeps FR")
@@ -156,6 +158,7 @@ def test_a_buyer_builds_reorders_and_tests_a_flow(
     page.click("text=Test this visit")
     assert page.inner_text("#result-rule") == "iOS in France"
     _shot(page, "test-visit")
+    assert errors == []
 
 
 def _two_rules(db: Session, workspace_id: int, offer: Offer) -> Flow:
@@ -233,6 +236,8 @@ def test_a_viewer_reads_the_flow_without_editing_tools(
     make_user: Callable[..., User],
     make_offer: Callable[..., Offer],
 ) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     make_user("viewer@example.com", Role.VIEWER)
     flow = _two_rules(db, workspace.id, make_offer())
     _log_in(page, live_server, "viewer@example.com")
@@ -244,3 +249,4 @@ def test_a_viewer_reads_the_flow_without_editing_tools(
     assert page.is_visible("#rules-1-timezone") and page.is_hidden("#rules-0-timezone")
     assert page.input_value("#rules-1-conditions-1-low") == "09:00"
     _shot(page, "viewer")
+    assert errors == []

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from flask.testing import FlaskClient
@@ -332,10 +333,13 @@ def test_row_buttons_reorder_remove_and_add_without_saving_until_save(
     fields = page_fields(added.text)
     assert fields["rules-1-conditions-5-field"] == fields["rules-1-conditions-6-field"] == ""
 
-    # Nonsense buttons change nothing and save nothing.
+    # A button that cannot apply (or names nothing) changes nothing and saves nothing.
     for action in ("up:rules-0", "down:rules-9", "remove:nothing-3", "sideways:rules-0", "add:x"):
         again = submit(client, url, fields, editor_action=action)
-        assert again.status_code in (302, 422), action
+        assert again.status_code == 200 and "Not saved yet" in again.text, action
+        assert page_fields(again.text) == {**fields, "csrf_token": ANY}, action
+    top = submit(client, url, fields, editor_action="up:rules-0")
+    assert "that row cannot move further up" in top.text
 
     saved = submit(client, url, fields)
     assert saved.status_code == 302, saved.text
@@ -430,6 +434,25 @@ def test_errors_show_beside_their_rule_condition_and_path_with_the_input_kept(
     assert named.status_code == 422
     assert "A rule above is also named &#39;geo&#39;" in after(named.text, "rules-1-name")
     assert "is also named" not in after(named.text, "rules-0-name")
+
+    # A value too long is counted from 1, beside the values.
+    long = submit(
+        client,
+        "/flows/new",
+        fields,
+        **{
+            "name": "Long",
+            "rules-0-name": "Zones",
+            "rules-0-conditions-0-field": "var1",
+            "rules-0-conditions-0-values": "123\n" + "9" * 600,
+            "rules-0-paths-0-offers-0-id": a,
+            "default_paths-0-offers-0-id": a,
+        },
+    )
+    assert long.status_code == 422
+    assert "Value 2: String should have at most 500 characters" in row_html(
+        long.text, "rules-0-conditions-0"
+    )
 
     # Ids are checked once the shapes are right: an offer of no one, beside its row.
     unknown = submit(

@@ -311,38 +311,45 @@ class FlowForm(FlaskForm):
         return [_text(entry.form.timezone.data) for entry in self.rules]
 
     def rearranged(self) -> FlowForm | None:
-        """The form after a row button pressed without JavaScript (add, remove, move a row),
-        to show again unsaved; None when no row button was pressed or it names no row."""
-        verb, _, target = _text(self.editor_action.data).partition(":")
-        if not target:
+        """The form after a row button pressed without JavaScript (add, remove, move a row), to
+        show again unsaved (unchanged, with a note, when the button cannot apply); None when
+        no row button was pressed: the form asks to be saved."""
+        action = _text(self.editor_action.data)
+        if not action:
             return None
-        parent, _, index_text = target.rpartition("-")
-        rows = _rows_named(self, target if verb == "add" else parent)
-        if rows is None:
-            return None
-        entries = rows.entries
-        if verb == "add" and len(entries) < (rows.max_entries or MAX_RULES):
-            rows.append_entry()
-            change = "added a row"
-        elif verb in ("remove", "up", "down") and index_text.isdigit():
-            index = int(index_text)
-            if index >= len(entries):
-                return None
-            if verb == "remove":
-                entries.pop(index)
-                change = "removed a row"
-            else:
-                other = index - 1 if verb == "up" else index + 1
-                if not 0 <= other < len(entries):
-                    return None
-                entries[index], entries[other] = entries[other], entries[index]
-                change = f"moved a row {verb}"
-        else:
-            return None
+        change = _apply_row_action(self, action)
         data = {k: v for k, v in self.data.items() if k not in ("csrf_token", "editor_action")}
         changed = FlowForm(formdata=None, data=data)
         changed.unsaved_change = change
         return changed
+
+
+def _apply_row_action(form: FlowForm, action: str) -> str:
+    """Apply ``verb:row`` to the form's rows; what changed, in words."""
+    verb, _, target = action.partition(":")
+    parent, _, index_text = target.rpartition("-")
+    rows = _rows_named(form, target if verb == "add" else parent)
+    if rows is None:
+        return "nothing changed"
+    entries = rows.entries
+    if verb == "add":
+        if len(entries) >= (rows.max_entries or MAX_RULES):
+            return "no room for another row"
+        rows.append_entry()
+        return "added a row"
+    index = int(index_text) if index_text.isdigit() else len(entries)
+    if index >= len(entries):
+        return "nothing changed"
+    if verb == "remove":
+        entries.pop(index)
+        return "removed a row"
+    if verb in ("up", "down"):
+        other = index - 1 if verb == "up" else index + 1
+        if not 0 <= other < len(entries):
+            return f"that row cannot move further {verb}"
+        entries[index], entries[other] = entries[other], entries[index]
+        return f"moved a row {verb}"
+    return "nothing changed"
 
 
 def _set_rule_choices(rule: RuleFields, choices: tuple[list[SelectChoice], ...]) -> None:
@@ -396,6 +403,7 @@ _DUPLICATE_RULE = re.compile(r"^rules (\d+) and (\d+) are both named (.+?) \(")
 _DUPLICATE_PATH = re.compile(r"^paths (\d+) and (\d+) are both known as (.+?) \(")
 _VALUE_AT = re.compile(r"^values\.\d+: ")
 _CONDITION = re.compile(r"^rules\.(\d+)\.conditions\.(\d+)\.(op|values)$")
+_ONE_VALUE = re.compile(r"^(rules\.\d+\.conditions\.\d+\.values)\.(\d+)$")
 
 
 def _condition_at(document: Mapping[str, Any], rule: int, index: int) -> Mapping[str, Any]:
@@ -436,6 +444,9 @@ def _readable(place: str, message: str, document: Mapping[str, Any]) -> tuple[st
         )
     if place.endswith(".name") and "at least 1 character" in message:
         return place, "give the rule a name (reports show it)"
+    one_value = _ONE_VALUE.match(place)
+    if one_value:  # a value too long: said beside the values, counted from 1
+        return one_value.group(1), f"value {int(one_value.group(2)) + 1}: {message}"
     condition = _CONDITION.match(place)
     if condition:
         return place, _condition_message(

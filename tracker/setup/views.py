@@ -725,14 +725,14 @@ def _preset_initial(kind: Kind, errors: FormErrors) -> tuple[dict[str, Any], int
 def _save(kind: Kind, obj: Any) -> ResponseReturnValue:
     """Validate a submitted form, hand it to the service, and answer (form again on errors)."""
     form = kind.form()
-    changed = kind.rearrange(form) if kind.rearrange else None
-    if changed is not None:
-        kind.prepare(changed, obj)
-        return _render_form(kind, changed, obj, FormErrors())
     kind.prepare(form, obj)
     errors = FormErrors()
     if not form.validate():  # a choice that is none of the offered ones
         return _render_form(kind, form, obj, errors, 400)
+    changed = kind.rearrange(form) if kind.rearrange else None
+    if changed is not None:
+        kind.prepare(changed, obj)
+        return _render_form(kind, changed, obj, FormErrors())
     data = form.to_data(errors, creating=obj is None)
     try:
         if obj is None:
