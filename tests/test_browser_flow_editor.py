@@ -139,6 +139,13 @@ def test_a_buyer_builds_reorders_and_tests_a_flow(
     assert page.input_value("#rules-1-name") == "Mobile"
     assert page.input_value("#rules-0-conditions-1-values") == "FR"
     assert page.is_disabled('[data-prefix="rules-0"] [data-move=up]')
+    # Labels follow the numbers: the moved rule is rule 1 to a screen reader too.
+    assert page.get_attribute("#rules-0-conditions-1-field", "aria-label") == (
+        "Field of condition 2"
+    )
+    assert page.is_disabled('[aria-label="Move rule 1 up"]')
+    up = page.get_attribute('[data-prefix="rules-1"] [data-move=up]', "aria-label")
+    assert up == "Move rule 2 up"
     _shot(page, "edit")
     page.click("button.primary >> text=Save")
     page.wait_for_url(f"{live_server}/flows")

@@ -303,7 +303,6 @@ class FlowForm(FlaskForm):
         rule.conditions.append_entry()
         rule.paths.append_entry()
         pad_path(rule.paths[0].form)
-        set_ref_choices(rule.paths[0].form, self._choices[0], self._choices[1])
         _set_rule_choices(rule, self._choices)
         return rule
 

@@ -42,6 +42,22 @@
   const visibleRows = (list) => rowsOf(list).filter((el) => !el.hidden);
   const numberOf = (row) => row.querySelector(":scope > legend [data-number]");
 
+  // "Remove rule 3", "Field of condition 2": a row's labels name it by its number.
+  function relabel(row, number) {
+    const word = row.hasAttribute("data-rule") ? "rule"
+      : row.hasAttribute("data-condition") ? "condition" : "path";
+    const pattern = new RegExp(`\\b${word} \\d*`);
+    row.querySelectorAll("[aria-label], label.visually-hidden").forEach((el) => {
+      if (el.closest("[data-prefix]") !== row) return;
+      const attr = el.hasAttribute("aria-label");
+      const text = attr ? el.getAttribute("aria-label") : el.textContent;
+      const fixed = text.replace(pattern, `${word} ${number}`);
+      if (fixed === text) return;
+      if (attr) el.setAttribute("aria-label", fixed);
+      else el.textContent = fixed;
+    });
+  }
+
   // Number a list's rows 0..n-1 in page order, then the lists inside each row.
   function renumber(list) {
     const base = list.dataset.list;
@@ -50,6 +66,7 @@
       if (row.dataset.prefix !== wanted) rewrite(row, row.dataset.prefix, wanted);
       const number = numberOf(row);
       if (number) number.textContent = String(index + 1);
+      relabel(row, index + 1);
       row.querySelectorAll(":scope [data-list]").forEach((inner) => {
         if (inner.parentElement.closest("[data-prefix]") === row) renumber(inner);
       });
