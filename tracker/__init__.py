@@ -57,8 +57,8 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 def _init_store(app: Flask) -> None:
     from tracker import models  # noqa: F401  (registers every table on the metadata)
-    from tracker.extensions import db, migrate
     from tracker.audit import init_audit
+    from tracker.extensions import db, migrate
     from tracker.store import configure_engine
 
     init_audit()

@@ -36,7 +36,10 @@ def authenticate_bearer() -> ResponseReturnValue | None:
 PUBLIC_ENDPOINTS = {"api.openapi_spec"}
 
 # Endpoint modules register their routes on api_bp when imported.
-from tracker.api import meta, setup_resources  # noqa: E402,F401
-from tracker.api import conversion_resources  # noqa: E402,F401
-from tracker.api import report_resources  # noqa: E402,F401
-from tracker.api import flow_resources  # noqa: E402,F401
+from tracker.api import (  # noqa: E402,F401
+    conversion_resources,
+    flow_resources,
+    meta,
+    report_resources,
+    setup_resources,
+)

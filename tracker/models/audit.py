@@ -24,12 +24,8 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    workspace_id: Mapped[int | None] = mapped_column(
-        ForeignKey("workspace.id", ondelete="CASCADE")
-    )
-    actor_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL")
-    )
+    workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     # Kept as text too: the log must still say who it was after the account is deleted.
     actor_email: Mapped[str] = mapped_column(String(254), default="")
     entity: Mapped[str] = mapped_column(String(40))  # table name: campaign, offer, ...
