@@ -193,8 +193,9 @@ def serve(bind: str, workers: int | None, no_worker: bool) -> None:
 @main.command("quickstart")
 @click.option("--bind", default=DEFAULT_BIND, show_default=True, help="HOST:PORT to listen on.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--demo", is_flag=True, help="Start with a month of demo data (`tracker demo`).")
 @_fails_cleanly
-def quickstart(bind: str, workers: int) -> None:
+def quickstart(bind: str, workers: int, demo: bool) -> None:
     """Create or migrate the store, make a first admin if there is none, and serve."""
     from flask_migrate import upgrade
     from sqlalchemy import func, select
@@ -224,12 +225,19 @@ def quickstart(bind: str, workers: int) -> None:
                 login_hint = "log in as " + " / ".join(
                     line.split(": ", 1)[1].strip() for line in fh if ": " in line
                 )
+        if demo:
+            from tracker.demo.cli import quickstart_demo
+
+            quickstart_demo()
     _say(f"tracker at http://{bind}/ : {login_hint}")
     run_server(bind, workers)
 
 
 from tracker.conversions import cli as _conversions_cli  # noqa: E402,F401  (worker, bench)
+from tracker.demo.cli import demo as _demo_command  # noqa: E402
 from tracker.reports import cli as _reports_cli  # noqa: E402,F401  (attaches bench reports, reports)
+
+main.add_command(_demo_command)
 
 # --- GeoIP status and the click benchmark (tracking) -------------------------------------------
 
