@@ -84,23 +84,30 @@ def _prepare_store(url: str, fresh: bool) -> None:
 @click.option(
     "--raw", "raw_only", is_flag=True, help="Time the reports from raw visits alone (no rollups)."
 )
+@click.option("--rebuild-rollups", is_flag=True, help="Empty the rollups and build them anew.")
 @_fails_cleanly
 def bench_reports(
-    visits: int, database_url: str | None, fresh: bool, seed: int, raw_only: bool
+    visits: int,
+    database_url: str | None,
+    fresh: bool,
+    seed: int,
+    raw_only: bool,
+    rebuild_rollups: bool,
 ) -> None:
     """Generate realistic visits and conversions, then time three 30-day reports cold and warm."""
     import random
     import time
 
     from flask_migrate import upgrade
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import create_engine, delete, select
     from tqdm import tqdm
 
     from tracker import create_app
     from tracker.config import Settings
     from tracker.extensions import db as store
     from tracker.models import Workspace
-    from tracker.reports.rollups import refresh_rollups
+    from tracker.models.rollups import RollupState
+    from tracker.reports.rollups import SPECS, refresh_rollups
 
     bench = _load_bench_module("reports")
     url = database_url or f"sqlite:///{Path('instance').resolve() / 'bench-reports.db'}"
@@ -123,18 +130,21 @@ def bench_reports(
     _say(
         f"store: {counts[0]:,} visits, {counts[1]:,} conversions ({engine.url.get_backend_name()})"
     )
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
     with app.app_context():
+        if rebuild_rollups:
+            for spec in SPECS:
+                store.session.execute(delete(spec.table))
+            store.session.execute(delete(RollupState))
+            store.session.commit()
         started = time.perf_counter()
         refresh_rollups(store.session)
         store.session.commit()
         _say(f"rollups refreshed in {time.perf_counter() - started:.1f} s")
         store.engine.dispose()
+    # What autovacuum (PostgreSQL) or a periodic ANALYZE does after a large write.
+    maintenance = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(maintenance)
     engine.dispose()
     click.echo("| report | rows | visits | tables | cold ms | warm ms |")
     click.echo("|---|---:|---:|---|---:|---:|")

@@ -117,7 +117,7 @@ def _floor(epoch: int, grain: int) -> int:
 
 def _visit_side(spec: RollupSpec, grain: int, dialect: str) -> Select[Any]:
     visit = Visit.__table__
-    bucket = epoch_expression(visit.c.created_at, dialect) // grain
+    bucket = (epoch_expression(visit.c.created_at, dialect) // grain).label("bucket")
     keys = [visit.c.workspace_id, bucket, visit.c.is_bot, *(visit.c[c] for c in spec.columns)]
     return select(
         *keys,
@@ -129,6 +129,13 @@ def _visit_side(spec: RollupSpec, grain: int, dialect: str) -> Select[Any]:
         literal(0),
         literal(0),
     ).group_by(*keys)
+
+
+def _in_bucket_order(grain: int, stmt: Select[Any]) -> Select[Any]:
+    # A backfill of many hours writes each hour's rows together: a report reading a few hours
+    # then reads a few pages, not one page per row.
+    rows = stmt.subquery()
+    return select(literal(grain), *rows.c).order_by(rows.c.bucket)
 
 
 def _insert_columns(spec: RollupSpec) -> list[str]:
@@ -151,7 +158,7 @@ def _build_visits(
     session.execute(
         insert(table).from_select(
             [table.c.grain, *(table.c[c] for c in columns)],
-            select(literal(grain), *stmt.subquery().c),
+            _in_bucket_order(grain, stmt),
         )
     )
 
@@ -163,7 +170,7 @@ def _build_conversions(
     visit = Visit.__table__
     conversion = Conversion.__table__
     dialect = session.get_bind().dialect.name
-    bucket = epoch_expression(visit.c.created_at, dialect) // grain
+    bucket = (epoch_expression(visit.c.created_at, dialect) // grain).label("bucket")
     keys = [visit.c.workspace_id, bucket, visit.c.is_bot, *(visit.c[c] for c in spec.columns)]
     counts, pays, conversion_cost = conversion_measures()
     stmt = (
@@ -195,7 +202,7 @@ def _build_conversions(
     session.execute(
         insert(table).from_select(
             [table.c.grain, *(table.c[c] for c in _insert_columns(spec))],
-            select(literal(grain), *stmt.subquery().c),
+            _in_bucket_order(grain, stmt),
         )
     )
 
