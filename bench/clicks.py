@@ -344,25 +344,30 @@ def worker_rss_mb(master_pid: int, background: bool = False) -> list[float]:
     return sizes
 
 
-def time_wait_count() -> int:
+def time_wait_count(ports: tuple[int, ...] = ()) -> int:
+    """Sockets in TIME_WAIT (on these local ports only, when given: others' runs not counted)."""
+    command = ["ss", "-tan", "state", "time-wait"]
+    if ports:
+        sides = [f"{side} = :{port}" for port in ports for side in ("sport", "dport")]
+        command.append("( " + " or ".join(sides) + " )")
     try:
-        out = subprocess.run(
-            ["ss", "-tan", "state", "time-wait"], capture_output=True, text=True, timeout=10
-        ).stdout
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return 0
     return max(0, len(out.splitlines()) - 1)
 
 
-def drain_time_wait(below: int, timeout: float, say: Callable[[str], None]) -> None:
+def drain_time_wait(
+    below: int, timeout: float, say: Callable[[str], None], ports: tuple[int, ...] = ()
+) -> None:
     """Let the last round's closed connections leave TIME_WAIT before the next round."""
     deadline = time.monotonic() + timeout
-    count = time_wait_count()
+    count = time_wait_count(ports)
     if count >= below:
         say(f"  waiting for {count} TIME_WAIT sockets to drain below {below}...")
     while count >= below and time.monotonic() < deadline:
         time.sleep(2)
-        count = time_wait_count()
+        count = time_wait_count(ports)
 
 
 # --- loaders --------------------------------------------------------------------------------------
@@ -888,7 +893,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> Report:
         analyze_store(url)
         for n in range(opts.rounds):
             for target in ("tracker", "bare"):
-                drain_time_wait(opts.drain_below, opts.drain_timeout, say)
+                drain_time_wait(opts.drain_below, opts.drain_timeout, say, tuple(ports.values()))
                 before = stored_visits(url) if target == "tracker" else None
                 result = load(target, opts.requests, opts.seed + n)
                 if before is not None:
