@@ -134,24 +134,3 @@ def test_racing_postbacks_against_two_server_processes(
     rows = conversions(db)
     assert len(rows) == 1 + len(distinct)
     assert len({r["dedupe_key"] for r in rows}) == len(rows)
-
-
-def test_sqlite_writers_queue_on_a_file_lock_given_back_after_commit(
-    live_server: str, db: Session, make_campaign: Callable[..., Campaign]
-) -> None:
-    from sqlalchemy import create_engine
-
-    from tracker.conversions import writelock
-
-    engine = db.get_bind()
-    path = writelock.lock_path(engine)  # type: ignore[arg-type]
-    if engine.dialect.name != "sqlite":
-        assert path is None
-        return
-    assert path is not None and path.endswith("-postback-lock")
-    assert writelock.lock_path(create_engine("sqlite://")) is None
-    visit = add_visit(db, make_campaign())
-    assert fire([f"{live_server}/postback?cid={visit.click_id}"])[0][0] == 200
-    lock = writelock._lock_for(path)
-    assert lock.thread_lock.acquire(blocking=False), "the lock was not given back"
-    lock.thread_lock.release()

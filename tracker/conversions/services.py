@@ -50,7 +50,6 @@ from tracker.conversions.params import (
     read_click_id,
     read_postback,
 )
-from tracker.conversions.writelock import before_write, lock_path, writes_queued
 from tracker.models.events import Conversion, OutboxMessage, PostbackLog, Visit
 from tracker.models.setup import AffiliateNetwork, Campaign, Lander, Offer, TrafficSource
 from tracker.models.types import utcnow
@@ -334,7 +333,6 @@ _ON_CONFLICT_DIALECTS = frozenset({"sqlite", "postgresql"})
 
 def _insert_conversion(conn: Connection, values: dict[str, Any]) -> int | None:
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING; the new id, or None on a duplicate."""
-    before_write(conn)
     if conn.dialect.name in _ON_CONFLICT_DIALECTS:
         return conn.execute(_INSERT_CONVERSION, values).scalar()
     try:  # other stores: the unique index still refuses the second one
@@ -377,7 +375,6 @@ def _update_status(
 ) -> bool:
     """Move a conversion from ``old`` to ``new`` (and a payout sent with it); False when another
     process changed it first."""
-    before_write(conn)
     values: dict[str, Any] = {"status": new, "updated_at": now}
     if params.payout is not None:
         values["payout"] = params.payout
@@ -632,7 +629,6 @@ def write_log(conn: Connection, req: PostbackRequest, outcome: PostbackOutcome) 
     }
     for name, limit in _LOG_LIMITS.items():
         values[name] = values[name][:limit]
-    before_write(conn)
     conn.execute(_INSERT_LOG, values)
 
 
@@ -654,10 +650,9 @@ def with_retries(
 ) -> T:
     """Run ``work`` in one transaction and commit; on a busy store run it again a few times."""
     delay = 0.01
-    queue = lock_path(engine)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with engine.connect() as conn, writes_queued(conn, queue), conn.begin():
+            with engine.begin() as conn:
                 return work(conn)
         except OperationalError as exc:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
