@@ -228,25 +228,28 @@ def bare_app() -> Any:
     return app
 
 
-def time_wait_count() -> int:
+def time_wait_count(ports: tuple[int, ...]) -> int:
+    """Sockets in TIME_WAIT on these local ports (other runs on the machine are not counted)."""
+    sides = [f"{side} = :{port}" for port in ports for side in ("sport", "dport")]
+    command = ["ss", "-tan", "state", "time-wait", "( " + " or ".join(sides) + " )"]
     try:
-        out = subprocess.run(
-            ["ss", "-tan", "state", "time-wait"], capture_output=True, text=True, timeout=10
-        ).stdout
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return 0
     return max(0, len(out.splitlines()) - 1)
 
 
-def drain_time_wait(below: int, timeout: float, say: Callable[[str], None]) -> None:
+def drain_time_wait(
+    below: int, timeout: float, say: Callable[[str], None], ports: tuple[int, ...]
+) -> None:
     """Let closed connections leave TIME_WAIT, so a round never runs out of local ports."""
     deadline = time.monotonic() + timeout
-    count = time_wait_count()
+    count = time_wait_count(ports)
     if count >= below:
         say(f"  waiting for {count} TIME_WAIT sockets to drain below {below}...")
     while count >= below and time.monotonic() < deadline:
         time.sleep(2)
-        count = time_wait_count()
+        count = time_wait_count(ports)
 
 
 # --- the load -------------------------------------------------------------------------------------
@@ -550,7 +553,7 @@ def run(opts: Options, say: Callable[[str], None] = print, command: str = "") ->
             for n in range(1, opts.rounds + 1):
                 paths, expected = plan(opts.visits, opts.postbacks, f"r{n}", rng)
                 for target in ("tracker", "bare"):
-                    drain_time_wait(20_000, 75, say)
+                    drain_time_wait(20_000, 75, say, tuple(ports.values()))
                     before = store_counts(url) if target == "tracker" else {}
                     result = run_wrk(ports[target], paths, opts, workdir)
                     result.target = target
