@@ -74,11 +74,6 @@ def clean_text(value: str) -> str:
     return value.replace("\x00", "") if "\x00" in value else value
 
 
-def _first_values(values: Iterable[tuple[str, str]]) -> dict[str, str]:
-    first: dict[str, str] = {}
-    for name, value in values:
-        first.setdefault(clean_text(name).strip(), clean_text(value).strip())
-    return first
 
 
 def click_id_candidates(
@@ -231,11 +226,11 @@ def read_postback(
             raise
         except ValueError:
             out.notes.append(f"payout={raw_payout[:64]!r} is not a number: ignored")
-    txid = present("txid") or ""
+    txid = clean_text(present("txid") or "")
     if len(txid) > TXID_MAX:
         raise MalformedPostback(f"txid is longer than {TXID_MAX} characters")
     out.txid = txid
-    et = present("et") or ""
+    et = clean_text(present("et") or "")
     if len(et) > ET_MAX:
         raise MalformedPostback(f"et is longer than {ET_MAX} characters")
     out.et = et
@@ -254,7 +249,7 @@ def read_postback(
             out.notes.append(f"currency={raw_currency[:64]!r} is not an ISO 4217 code: ignored")
     params = []
     for n in range(1, 6):
-        value = present(f"param{n}") or ""
+        value = clean_text(present(f"param{n}") or "")
         if len(value) > PARAM_MAX:
             out.notes.append(f"param{n} cut to {PARAM_MAX} characters")
             value = value[:PARAM_MAX]
@@ -267,5 +262,9 @@ def read_postback(
 
 
 def first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The first value of each parameter name, cleaned of NUL characters."""
-    return _first_values(pairs)
+    """The first value of each parameter name (names cleaned of NUL characters; values kept
+    as sent: a status of NUL is no status of ours, and text is cleaned where it is stored)."""
+    first: dict[str, str] = {}
+    for name, value in pairs:
+        first.setdefault(clean_text(name).strip(), value.strip())
+    return first
