@@ -74,8 +74,6 @@ def clean_text(value: str) -> str:
     return value.replace("\x00", "") if "\x00" in value else value
 
 
-
-
 def click_id_candidates(
     values: Mapping[str, str], extra_names: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
