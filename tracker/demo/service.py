@@ -668,13 +668,23 @@ def build_demo(
     generator.stray_postbacks(visits)
 
     bar = progress("storing visits", len(visits))
+    # PostgreSQL plans with the statistics it has, and a fresh store's say the visit table is
+    # empty: each INSERT's unique-visit check (and later the cost updates) would then scan every
+    # row written so far. Fresh statistics each time the table doubles keep it on its indexes.
+    analyze = conn.dialect.name == "postgresql"
+    next_analyze = INSERT_CHUNK
     try:
         for first in range(0, len(visits), INSERT_CHUNK):
             chunk = visits[first : first + INSERT_CHUNK]
             _store_visits(conn, chunk)
             bar.update(len(chunk))
+            if analyze and first + len(chunk) >= next_analyze:
+                conn.exec_driver_sql("ANALYZE visit")
+                next_analyze *= 2
     finally:
         bar.close()
+    if analyze:
+        conn.exec_driver_sql("ANALYZE visit")
     postbacks = _send_postbacks(conn, generator.postbacks, settings.currency, progress)
     bar = progress("costs and reports", 2)
     try:
