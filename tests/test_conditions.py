@@ -16,6 +16,7 @@ from tracker.tracking.conditions import (
     compile_rule,
     observed,
     parse_version,
+    zone_named,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -366,6 +367,11 @@ def test_conditions_it_cannot_check_are_refused(condition: Any) -> None:
         compile_condition(condition)
 
 
-def test_unknown_match_is_refused() -> None:
+def test_unknown_match_and_zones_are_refused() -> None:
     with pytest.raises(ConditionError):
         compile_rule([cond("country", "in", "FR")], match="most")
+    for name in ("Mars/Olympus", "../etc/passwd", 5):
+        with pytest.raises(ConditionError):
+            zone_named(name, UTC)  # type: ignore[arg-type]
+    assert zone_named(None, PARIS) is PARIS and zone_named("", PARIS) is PARIS
+    assert zone_named("America/New_York", PARIS) == NEW_YORK

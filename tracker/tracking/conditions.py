@@ -65,7 +65,7 @@ def zone_named(name: str | None, default: tzinfo) -> tzinfo:
         return default
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         raise ConditionError(f"unknown time zone {name!r}") from exc
 
 
