@@ -92,7 +92,7 @@ def test_click_by_cid_counts_the_click_and_sends_to_a_weighted_offer(
     assert clicked_at is not None
     client.get(f"/click?cid={cid}")
     (visit,) = visit_rows(db)
-    assert visit["clicks"] == 2 and visit["clicked_at"] == clicked_at  # the first click's time
+    assert visit["clicks"] == 2 and visit["clicked_at"] >= clicked_at  # the latest click's time
 
 
 def test_click_by_cookie(client: FlaskClient, db: Session, lander_campaign: dict[str, Any]) -> None:

@@ -87,9 +87,8 @@ _CLICK = (
     .where(VISIT.c.id == bindparam("visit_id"))
     .values(
         clicks=VISIT.c.clicks + 1,
-        clicked_at=func.coalesce(
-            VISIT.c.clicked_at, bindparam("now", type_=VISIT.c.clicked_at.type)
-        ),
+        # The latest click's time: report rollups rebuild the hour a late click lands in.
+        clicked_at=bindparam("now", type_=VISIT.c.clicked_at.type),
         offer_id=bindparam("offer_id"),
     )
 )

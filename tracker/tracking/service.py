@@ -11,14 +11,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, RowMapping
 
 from tracker.models.events import VAR_COUNT
-from tracker.models.setup import CostModel, RedirectMode
+from tracker.models.setup import RedirectMode
+from tracker.reports.costs import visit_cost
 from tracker.tracking import recorder
 from tracker.tracking.clickid import click_id_age, new_click_id, normalize_click_id
 from tracker.tracking.enrich import (
@@ -41,9 +42,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_COST = Decimal("99999999")  # Numeric(14, 6)
-SIX_PLACES = Decimal("0.000001")
-THOUSAND = Decimal(1000)
 FRESH_VISIT_WAIT = 1.0  # seconds a click waits for a visit of that moment to reach the store
 
 
@@ -116,29 +114,7 @@ VisitOutcome = Redirect | NotFound | AskClientHints
 
 def _cost(snapshot: CampaignSnapshot, raw: str | None) -> Decimal:
     """The visit's cost under the campaign's cost model (cpa and revshare cost per conversion)."""
-    model = snapshot.cost_model
-    if model is CostModel.CPC:
-        value = snapshot.cost_value or Decimal(0)
-    elif model is CostModel.CPM:
-        value = (snapshot.cost_value or Decimal(0)) / THOUSAND
-    elif model is CostModel.AUTO:
-        value = parse_cost(raw)
-    else:
-        return Decimal(0)
-    return value.quantize(SIX_PLACES) if Decimal(0) <= value < MAX_COST else Decimal(0)
-
-
-def parse_cost(raw: str | None) -> Decimal:
-    """A cost parameter as sent ("0.0035", "0,0035"); 0 for junk or an unreplaced macro."""
-    if not raw:
-        return Decimal(0)
-    try:
-        value = Decimal(raw.strip().replace(",", "."))
-    except InvalidOperation:
-        return Decimal(0)
-    if not value.is_finite() or value < 0 or value >= MAX_COST:
-        return Decimal(0)
-    return value.quantize(SIX_PLACES)
+    return visit_cost(snapshot.cost_model, snapshot.cost_value, raw)
 
 
 def _param(params: Mapping[str, str], name: str) -> str:
