@@ -29,7 +29,10 @@ def create_app(settings: Settings | None = None, **flask_config: Any) -> Flask:
 
 
 def _configure(app: Flask, settings: Settings, flask_config: dict[str, Any]) -> None:
+    from tracker.web import IdConverter
+
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.resolved_secret_key(),

@@ -3,7 +3,9 @@ landers need them (their redirects and pixels must work inside any page)."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from collections.abc import Iterable
+
+from flask import Flask, Response, abort, current_app, request
 
 # No inline scripts or styles anywhere in the UI: every script and stylesheet is a file of ours.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -50,6 +52,32 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+# Endpoints that take pasted files and drop NUL characters themselves (with their own message).
+NUL_CLEANING_ENDPOINTS = frozenset({"static", "conversions.upload", "reports.import_costs"})
+
+
+def _has_nul(pairs: Iterable[tuple[str, str]]) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in pairs)
+
+
+def refuse_nul_characters() -> None:
+    """400 for a NUL character in a page's parameters or form fields: no text column can hold
+    one (PostgreSQL refuses it outright). The tracking endpoints strip them instead (visitors
+    and networks are never turned away for junk in a sub ID), and the API names the field."""
+    if (
+        _is_tracking_endpoint()
+        or request.endpoint in NUL_CLEANING_ENDPOINTS
+        or request.path.startswith("/api/")
+    ):
+        return
+    found = _has_nul(request.args.items(multi=True))
+    if not found and request.method == "POST":
+        found = _has_nul(request.form.items(multi=True))
+    if found:
+        abort(400, description="A NUL character is not allowed in any field.")
+
+
 def init_security(app: Flask) -> None:
-    """Attach the headers to every response."""
+    """Attach the headers to every response; refuse NUL characters before any view runs."""
+    app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)

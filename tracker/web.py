@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, request
+from werkzeug.routing import IntegerConverter
 
 from tracker.config import Settings
+from tracker.numbers import MAX_ID
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in routes: a number past the store's BIGINT is read as 0, which no object
+    has, so the view answers its own 404 rather than run a query that overflows (a 500 on
+    SQLite and PostgreSQL alike). (A ``max`` here would make werkzeug answer 405 instead.)"""
+
+    def to_python(self, value: str) -> Any:
+        number = super().to_python(value)
+        return number if number <= MAX_ID else 0
 
 
 def client_ip() -> str:

@@ -28,6 +28,7 @@ from tracker.conversions.upload import (
 )
 from tracker.extensions import db
 from tracker.models import Role
+from tracker.numbers import parse_id
 from tracker.setup.schemas import MoneyOut
 from tracker.web import client_ip
 
@@ -146,12 +147,12 @@ def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError as exc:
+    ident = parse_id(raw)
+    if ident is None:
         raise ApiError(
-            400, "invalid", f"{name} must be a whole number", {name: "not a number"}
-        ) from exc
+            400, "invalid", f"{name} must be an id (a whole number)", {name: "not an id"}
+        )
+    return ident
 
 
 def _zone() -> ZoneInfo:

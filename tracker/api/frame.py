@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from tracker.api.errors import ApiError, from_validation_error
 from tracker.auth.services import membership_in
 from tracker.models.users import Membership, Role, User
+from tracker.numbers import MAX_ID, parse_id
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,15 +33,14 @@ def acting_membership(needed: Role = Role.VIEWER, workspace_id: int | None = Non
         if raw is None and request.is_json and isinstance(request.get_json(silent=True), dict):
             raw = request.get_json(silent=True).get("workspace_id")  # type: ignore[union-attr]
         if raw is not None:
-            try:
-                workspace_id = int(raw)
-            except (TypeError, ValueError) as exc:
+            workspace_id = parse_id(str(raw)) if isinstance(raw, str | int) else None
+            if workspace_id is None:
                 raise ApiError(
                     400,
                     "invalid",
                     "workspace_id must be a number",
                     {"workspace_id": "not a number"},
-                ) from exc
+                )
     membership = membership_in(api_user(), workspace_id)
     if membership is None:
         raise ApiError(
@@ -78,7 +78,8 @@ class Page:
 
     @property
     def offset(self) -> int:
-        return (self.number - 1) * self.per_page
+        # A page past any list is empty, and must not overflow the store's BIGINT on the way.
+        return min((self.number - 1) * self.per_page, MAX_ID)
 
 
 def page_args(max_per_page: int) -> Page:

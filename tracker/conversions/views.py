@@ -57,6 +57,7 @@ from tracker.conversions.upload import (
 )
 from tracker.extensions import csrf, db
 from tracker.models.users import Role
+from tracker.numbers import parse_id, parse_page
 from tracker.tracking.clickid import CLICK_COOKIE
 from tracker.tracking.enrich import normalize_ip
 from tracker.web import client_ip
@@ -221,8 +222,7 @@ def conversion_script() -> Response:
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return max(int(raw), 1) if raw.isdigit() else 1
+    return parse_page(request.args.get("page"))
 
 
 def _pages(total: int, page: int) -> dict[str, Any]:
@@ -267,7 +267,7 @@ def index() -> ResponseReturnValue:
     since, until = queries.day_bounds(day_from, day_to, _settings().zone)
     campaign_raw = form.campaign_id.data or ""
     filters = queries.ConversionFilters(
-        campaign_id=int(campaign_raw) if campaign_raw.isdigit() else None,
+        campaign_id=parse_id(campaign_raw),
         status=form.status.data or None,
         click_id=form.click_id.data or None,
         since=since,
@@ -492,11 +492,11 @@ def forwards() -> ResponseReturnValue:
 def retry_forward() -> ResponseReturnValue:
     """Send a failed forward again now."""
     form = RetryForm()
-    raw = form.message_id.data or ""
+    message_id = parse_id(form.message_id.data)
     if (
         form.validate_on_submit()
-        and raw.isdigit()
-        and outbox.retry_now(db.session, current_membership().workspace_id, int(raw), now_utc())
+        and message_id is not None
+        and outbox.retry_now(db.session, current_membership().workspace_id, message_id, now_utc())
     ):
         db.session.commit()
         flash("It goes out again at the worker's next pass.", "success")

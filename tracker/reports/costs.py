@@ -38,6 +38,7 @@ from tracker.models import Campaign, CostModel, CostUpdate, TrafficSource, Visit
 from tracker.models.events import VAR_COUNT
 from tracker.models.rollups import CostAdjustment
 from tracker.models.types import utcnow
+from tracker.numbers import is_whole_number
 from tracker.reports.periods import local_midnight
 from tracker.reports.rollups import rebuild_range
 
@@ -365,7 +366,7 @@ def import_costs_csv(
             continue
         name = row.get("campaign", "")
         campaign_id = campaigns.get(name)
-        if campaign_id is None and name.isdigit() and int(name) in ids:
+        if campaign_id is None and is_whole_number(name) and int(name) in ids:
             campaign_id = int(name)
         if campaign_id is None:
             errors.append((line, f"no campaign named {name!r}"))

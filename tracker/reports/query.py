@@ -36,6 +36,7 @@ from tracker.conversions.params import NOT_COUNTED_STATUSES
 from tracker.extensions import DbSession
 from tracker.models import Campaign, Conversion, Offer, Visit
 from tracker.models.types import Money
+from tracker.numbers import MAX_ID, is_whole_number
 from tracker.reports import rollups
 from tracker.reports.dimensions import (
     DIMENSION_BY_NAME,
@@ -237,7 +238,7 @@ def parse_report_args(
     limit = None
     raw_limit = _one(args, "limit")
     if raw_limit:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        if not is_whole_number(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
             raise ReportError("limit", f"a whole number from 1 to {MAX_LIMIT}")
         limit = int(raw_limit)
 
@@ -282,11 +283,13 @@ def _check_filter_values(dimension: Dimension, flt: Filter) -> None:
 
 def _filter_value(dimension: Dimension, flt: Filter, raw: str) -> Any:
     """A filter value in the type the SQL expression compares with (None: missing)."""
+    if "\x00" in raw:  # no stored value has one, and PostgreSQL refuses to compare with it
+        raise ReportError(flt.param, "a NUL character is not allowed")
     value = raw.strip()
     if flt.by_id or dimension.kind == "number":
         if value == "":
             return None
-        if not value.isdigit():
+        if not is_whole_number(value) or int(value) > MAX_ID:
             raise ReportError(flt.param, f"not a whole number: {raw!r}")
         return int(value)
     if dimension.kind == "time":
@@ -300,7 +303,9 @@ def _filter_value(dimension: Dimension, flt: Filter, raw: str) -> Any:
                 if not 0 <= number <= 23:
                     raise ValueError(value)
                 return number
-            number = int(value) if value.isdigit() else WEEKDAY_NAMES.index(value.title()) + 1
+            number = (
+                int(value) if is_whole_number(value) else WEEKDAY_NAMES.index(value.title()) + 1
+            )
             if not 1 <= number <= 7:
                 raise ValueError(value)
             return number

@@ -27,6 +27,7 @@ from tracker.auth.sessions import current_membership, role_required
 from tracker.config import Settings
 from tracker.extensions import db
 from tracker.models import Campaign, Role
+from tracker.numbers import parse_id
 from tracker.reports.costs import (
     CostError,
     CostImportError,
@@ -133,7 +134,7 @@ def _chip_names(query: ReportQuery) -> dict[str, str]:
         dimension = DIMENSION_BY_NAME[flt.dimension]
         if not flt.by_id or dimension.model is None:
             continue
-        ids = [int(v) for v in flt.values if v.strip().isdigit()]
+        ids = [ident for v in flt.values if (ident := parse_id(v)) is not None]
         if not ids:
             continue
         model = dimension.model

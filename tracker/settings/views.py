@@ -25,6 +25,7 @@ from tracker.config import Settings
 from tracker.extensions import db
 from tracker.models.audit import AuditEntry
 from tracker.models.users import Role, User
+from tracker.numbers import parse_id
 from tracker.settings.forms import (
     AddMemberForm,
     MemberRoleForm,
@@ -125,12 +126,13 @@ def members() -> ResponseReturnValue:
 def member_role() -> ResponseReturnValue:
     """Change a member's role."""
     form = MemberRoleForm()
-    if form.validate_on_submit() and (form.user_id.data or "").isdigit():
+    user_id = parse_id(form.user_id.data)
+    if form.validate_on_submit() and user_id is not None:
         try:
             change_member_role(
                 db.session,
                 current_membership().workspace_id,
-                int(form.user_id.data or 0),
+                user_id,
                 Role(form.role.data),
             )
         except AuthError as exc:
@@ -149,11 +151,10 @@ def member_role() -> ResponseReturnValue:
 def member_remove() -> ResponseReturnValue:
     """Take a member out of the workspace."""
     form = RemoveMemberForm()
-    if form.validate_on_submit() and (form.user_id.data or "").isdigit():
+    user_id = parse_id(form.user_id.data)
+    if form.validate_on_submit() and user_id is not None:
         try:
-            remove_member(
-                db.session, current_membership().workspace_id, int(form.user_id.data or 0)
-            )
+            remove_member(db.session, current_membership().workspace_id, user_id)
         except AuthError as exc:
             db.session.rollback()
             flash(str(exc).capitalize() + ".", "error")
@@ -187,11 +188,11 @@ def tokens() -> ResponseReturnValue:
 def token_revoke() -> ResponseReturnValue:
     """Revoke one of the user's tokens."""
     form = RevokeTokenForm()
-    token_id = form.token_id.data or ""
+    token_id = parse_id(form.token_id.data)
     if (
         form.validate_on_submit()
-        and token_id.isdigit()
-        and revoke_api_token(db.session, _user(), int(token_id))
+        and token_id is not None
+        and revoke_api_token(db.session, _user(), token_id)
     ):
         db.session.commit()
         flash("Token revoked: scripts using it now get 401.", "success")
@@ -208,10 +209,7 @@ AUDIT_PAGE_SIZE = 100
 def audit() -> ResponseReturnValue:
     """Who changed which setup object, when, from what to what (newest first)."""
     entity = request.args.get("entity", "")
-    try:
-        before_id = int(request.args.get("before", "0"))
-    except ValueError:
-        before_id = 0
+    before_id = parse_id(request.args.get("before")) or 0
     query = select(AuditEntry).where(AuditEntry.workspace_id == current_membership().workspace_id)
     if entity in AUDITED_TABLES:
         query = query.where(AuditEntry.entity == entity)

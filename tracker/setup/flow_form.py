@@ -29,6 +29,7 @@ from wtforms import (
     TextAreaField,
 )
 
+from tracker.numbers import is_whole_number
 from tracker.setup.flow_editor import FIELDS, FIELDS_BY_NAME, OP_LABELS
 from tracker.setup.forms import (
     FormErrors,
@@ -336,7 +337,7 @@ def _apply_row_action(form: FlowForm, action: str) -> str:
             return "no room for another row"
         rows.append_entry()
         return "added a row"
-    index = int(index_text) if index_text.isdigit() else len(entries)
+    index = int(index_text) if is_whole_number(index_text) else len(entries)
     if index >= len(entries):
         return "nothing changed"
     if verb == "remove":
@@ -382,7 +383,7 @@ def _weight_of(row: Any) -> int | None:
     if row.is_blank():
         return None
     text = _text(row.weight.data) or "100"
-    return max(int(text), 0) if text.isdigit() else None
+    return max(int(text), 0) if is_whole_number(text) else None
 
 
 def shares(rows: Iterable[Any]) -> list[str]:

@@ -54,6 +54,7 @@ from pydantic_core import PydanticCustomError
 
 from tracker.models.events import VAR_COUNT
 from tracker.models.setup import CostModel, RedirectMode
+from tracker.numbers import is_whole_number
 from tracker.setup.presets import (
     UnknownPreset,
     affiliate_network_preset,
@@ -650,7 +651,7 @@ def _normalise_value(kind: str, op: str, raw: str) -> str:
     """One condition value checked and written the way the hot path compares it."""
     value = raw.strip()
     if kind == "entity":
-        if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+        if not is_whole_number(value) or not 1 <= int(value) <= MAX_ID:
             raise ValueError(f"{raw!r} is not an id (a whole number, e.g. 12)")
         return str(int(value))
     if kind in ("text", "version"):
@@ -671,7 +672,7 @@ def _normalise_value(kind: str, op: str, raw: str) -> str:
         return value.lower()
     if kind == "asn":
         digits = value[2:] if value.upper().startswith("AS") else value
-        if not digits.isdigit():
+        if not is_whole_number(digits):
             raise ValueError(f"{raw!r} is not an AS number")
         return str(int(digits))
     if kind == "ip":
@@ -694,7 +695,7 @@ def _normalise_value(kind: str, op: str, raw: str) -> str:
         except ValueError as exc:
             raise ValueError(f"{raw!r} is not an hour (YYYY-MM-DD HH)") from exc
     if kind == "hour_of_day":
-        if not value.isdigit() or not 0 <= int(value) <= 23:
+        if not is_whole_number(value) or not 0 <= int(value) <= 23:
             raise ValueError(f"{raw!r} is not an hour of the day (0 to 23)")
         return str(int(value))
     if kind == "day_of_week":

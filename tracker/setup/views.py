@@ -43,6 +43,7 @@ from tracker.models.setup import (
 )
 from tracker.models.types import utcnow
 from tracker.models.users import Role
+from tracker.numbers import parse_page
 from tracker.setup import flow_editor, flow_form, forms, presets, services, urls
 from tracker.setup.forms import ArchiveForm, FormErrors
 from tracker.setup.services import InvalidSetup, NotFound, Page
@@ -633,8 +634,7 @@ class Pager:
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    return parse_page(request.args.get("page"))
 
 
 def _list_args() -> dict[str, Any]:
