@@ -65,6 +65,7 @@ class Template:
     source: str
     literals: tuple[str, ...]
     keys: tuple[str, ...]
+    written: tuple[str, ...]  # each token as the URL writes it ({CLICKID}), kept when unset
 
     def render(self, values: Mapping[str, Any]) -> str:
         """The URL with each token's value URL-encoded in place."""
@@ -74,7 +75,7 @@ class Template:
         out = [literals[0]]
         for index, key in enumerate(self.keys, 1):
             value = values.get(key)
-            out.append("{" + key + "}" if value is None else quote(str(value), safe=""))
+            out.append(self.written[index - 1] if value is None else quote(str(value), safe=""))
             out.append(literals[index])
         return "".join(out)
 
@@ -83,6 +84,7 @@ def compile_template(url: str) -> Template:
     """Locate the known tokens of ``url`` (names are matched case-insensitively)."""
     literals: list[str] = []
     keys: list[str] = []
+    written: list[str] = []
     start = 0
     for match in _TOKEN.finditer(url):
         key = match.group(1).lower()
@@ -90,9 +92,10 @@ def compile_template(url: str) -> Template:
             continue
         literals.append(url[start : match.start()])
         keys.append(key)
+        written.append(match.group(0))
         start = match.end()
     literals.append(url[start:])
-    return Template(url, tuple(literals), tuple(keys))
+    return Template(url, tuple(literals), tuple(keys), tuple(written))
 
 
 def render(url: str, values: Mapping[str, Any]) -> str:
