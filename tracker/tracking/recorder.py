@@ -22,7 +22,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     exists,
-    func,
     insert,
     select,
     true,
