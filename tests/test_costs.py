@@ -343,3 +343,11 @@ def test_api_lists_and_imports_costs(api: Callable[..., Any], data: Dataset) -> 
     bad = buyer.post("/api/v1/costs/import", data="date,campaign,cost\n2026-11-10,Nope,1\n")
     assert bad.status_code == 422 and "line 2" in bad.get_json()["error"]["fields"]
     assert api("viewer").post("/api/v1/costs/import", data=csv_body).status_code == 403
+
+
+def test_undo_of_an_id_past_the_column_range_is_404(api: Any) -> None:
+    """Found by the API schema walk on PostgreSQL: a 500 for an id beyond 32 bits."""
+    caller = api("buyer")
+    response = caller.post("/api/v1/costs/6227020799/undo")
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"

@@ -104,6 +104,11 @@ class CostError(ValueError):
         self.code = code
 
 
+# cost_update.id is a 32-bit integer column: a larger id cannot exist (and PostgreSQL would
+# refuse to compare with it).
+MAX_COST_UPDATE_ID = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class CostUpdateRequest:
     """A buyer's manual cost: ``amount`` for ``campaign_id`` over [from, to) in ``tz``.
@@ -249,6 +254,8 @@ def apply_cost_update(session: DbSession, request: CostUpdateRequest) -> CostUpd
 def undo_cost_update(session: DbSession, workspace_id: int, update_id: int) -> CostUpdate:
     """Give the visits of a cost update the costs they had before it. A later update that
     replaced some of the same visits' costs must be undone first (409). Only flushes."""
+    if not 1 <= update_id <= MAX_COST_UPDATE_ID:  # past the column's range: none such
+        raise CostError("id", "no such cost update in this workspace", 404, "not_found")
     cost_update = session.scalar(
         select(CostUpdate).where(
             CostUpdate.id == update_id, CostUpdate.workspace_id == workspace_id
