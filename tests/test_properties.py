@@ -40,7 +40,10 @@ from tracker.tracking.routing import compile_routes
 from tracker.tracking.tokens import KNOWN_TOKENS, compile_template, format_value, render
 
 PROPERTY_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,  # CI repeats the same cases: a failure there can be reproduced here
 )
 
 # Text as networks and visitors send it: any code point but surrogates (not in UTF-8).
