@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,56 @@ def test_quickstart_serves_on_sqlite_with_an_admin_login(fresh_env: dict[str, st
     assert process.returncode == 0, err
     assert f"tracker at http://127.0.0.1:{port}/" in err
     assert "log in as admin@example.com / " in err
+
+
+def _readme_first_command() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = re.search(r"```sh\n(python3 -m venv .*? quickstart[^\n]*)\n```", readme)
+    assert found, "the README's first command is not where it should be"
+    return found.group(1).rsplit("&& .venv/bin/tracker ", 1)[1].split()
+
+
+def _log_in(base: str, email: str, password: str) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    form = opener.open(f"{base}/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    assert token, form
+    body = urllib.parse.urlencode(
+        {"csrf_token": token.group(1), "email": email, "password": password}
+    ).encode()
+    opener.open(f"{base}/login", data=body, timeout=10).read()
+    return opener
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("TRACKER_TEST_DATABASE_URL")),
+    reason="the README's command runs on SQLite alone: the SQLite run of the suite covers it",
+)
+def test_readme_first_command_reaches_a_populated_dashboard(fresh_env: dict[str, str]) -> None:
+    """A newcomer runs the README's first command and logs in to a dashboard with figures."""
+    arguments = _readme_first_command()
+    assert arguments[0] == "quickstart"
+    port = free_port()
+    process = subprocess.Popen(
+        [_tracker(), *arguments, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env=fresh_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/healthz", process, timeout=400)  # the demo month is made first
+        credentials = (Path(fresh_env["TRACKER_INSTANCE_PATH"]) / "initial-admin.txt").read_text()
+        email, password = (line.split(": ", 1)[1] for line in credentials.splitlines())
+        dashboard = _log_in(base, email, password).open(f"{base}/", timeout=30).read().decode()
+    finally:
+        err = _stop(process)
+    assert process.returncode == 0, err
+    assert "Recent conversions" in dashboard, dashboard[:500]
+    assert "No conversions yet." not in dashboard
+    week = re.search(r"Last 7 days</a></h2>\s*<dl>\s*<dt>Visits</dt><dd>([\d,]+)</dd>", dashboard)
+    assert week and int(week.group(1).replace(",", "")) > 1000, dashboard[:2000]
 
 
 def test_serve_shuts_down_gracefully_on_sigterm(fresh_env: dict[str, str]) -> None:
