@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tests.report_data import AT, Dataset, add_conversion, add_visit, build_dataset
 from tracker.models import Campaign, TrafficSource, Visit
 from tracker.reports import rollups
-from tracker.reports.metrics import Metrics, Sums
+from tracker.reports.metrics import METRIC_NAMES, Metrics, Sums
 from tracker.reports.query import (
     ReportError,
     metrics_by_entity,
@@ -132,6 +132,32 @@ def test_sort_by_any_column_nulls_last(db: Session, data: Dataset) -> None:
     assert names(group_by="campaign", sort="roi")[-1] == "C4"
     assert names(group_by="campaign", sort="campaign") == ["C1", "C2", "C3", "C4"]
     assert len(report(db, ws, group_by="campaign", limit="2").rows) == 2
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_sort_and_limit_in_the_store_match_the_glossary(
+    db: Session, data: Dataset, rolled_up: bool
+) -> None:
+    ws = data.c1.workspace_id
+    if rolled_up:
+        rollups.refresh_rollups(db, now=AT + timedelta(days=3))
+        db.commit()
+    levels = "campaign,country,var1"
+    everything = report(db, ws, group_by=levels, include_bots="1")
+    assert everything.total_rows == len(everything.rows) >= 4
+    for metric in METRIC_NAMES:
+        for sort in (metric, f"-{metric}"):
+            # The order the glossary's own Decimal figures give, nulls last either way.
+            values = [getattr(r.metrics, metric) for r in everything.rows]
+            present = sorted((v for v in values if v is not None), reverse=sort[0] == "-")
+            expected = present + [None] * (len(values) - len(present))
+            ordered = report(db, ws, group_by=levels, include_bots="1", sort=sort)
+            assert [getattr(r.metrics, metric) for r in ordered.rows] == expected, sort
+            limited = report(db, ws, group_by=levels, include_bots="1", sort=sort, limit="2")
+            assert [r.values for r in limited.rows] == [r.values for r in ordered.rows[:2]]
+            # Totals and the row count stay over every group, not the rows returned.
+            assert limited.total_rows == everything.total_rows
+            assert limited.totals == everything.totals
 
 
 def test_day_and_hour_in_a_zone_across_the_end_of_dst(
