@@ -135,7 +135,7 @@ def test_sort_by_any_column_nulls_last(db: Session, data: Dataset) -> None:
 
 
 @pytest.mark.parametrize("rolled_up", [False, True])
-def test_sort_and_limit_in_the_store_match_the_glossary(
+def test_a_limited_report_sorted_by_a_metric_is_the_full_sort_cut_short(
     db: Session, data: Dataset, rolled_up: bool
 ) -> None:
     ws = data.c1.workspace_id

@@ -89,6 +89,34 @@ def _ratio(numerator: Decimal | int, denominator: Decimal | int, scale: int = 1)
     return Decimal(numerator) * scale / Decimal(denominator)
 
 
+# Every ratio: numerator, denominator (base sums, or profit) and scale (100: a percentage).
+RATIOS: dict[str, tuple[str, str, int]] = {
+    "roi": ("profit", "cost", 100),
+    "ctr": ("clicks", "visits", 100),
+    "cr": ("conversions", "clicks", 100),
+    "cv": ("conversions", "visits", 100),
+    "epv": ("revenue", "visits", 1),
+    "epc": ("revenue", "clicks", 1),
+    "ap": ("revenue", "conversions", 1),
+    "cpv": ("cost", "visits", 1),
+    "cpc": ("cost", "clicks", 1),
+    "cpa": ("cost", "conversions", 1),
+}
+
+
+def metric_of(s: Sums, name: str) -> int | Decimal | None:
+    """One metric of a row: sorting thousands of groups by one column need not derive all."""
+    if name == "profit":
+        return s.revenue - s.cost
+    if name in RATIOS:
+        numerator, denominator, scale = RATIOS[name]
+        num, den = metric_of(s, numerator), metric_of(s, denominator)
+        assert num is not None and den is not None
+        return _ratio(num, den, scale)
+    value: int | Decimal = getattr(s, name)
+    return value
+
+
 @dataclass(frozen=True)
 class Metrics:
     """Every metric of the glossary for one report row (or the totals)."""
@@ -114,7 +142,6 @@ class Metrics:
     @classmethod
     def from_sums(cls, s: Sums) -> Metrics:
         """Derive every metric from the base sums (the one place the formulas live)."""
-        profit = s.revenue - s.cost
         return cls(
             visits=s.visits,
             unique_visits=s.unique_visits,
@@ -122,17 +149,8 @@ class Metrics:
             conversions=s.conversions,
             revenue=s.revenue,
             cost=s.cost,
-            profit=profit,
-            roi=_ratio(profit, s.cost, 100),
-            ctr=_ratio(s.clicks, s.visits, 100),
-            cr=_ratio(s.conversions, s.clicks, 100),
-            cv=_ratio(s.conversions, s.visits, 100),
-            epv=_ratio(s.revenue, s.visits),
-            epc=_ratio(s.revenue, s.clicks),
-            ap=_ratio(s.revenue, s.conversions),
-            cpv=_ratio(s.cost, s.visits),
-            cpc=_ratio(s.cost, s.clicks),
-            cpa=_ratio(s.cost, s.conversions),
+            profit=s.revenue - s.cost,
+            **{name: metric_of(s, name) for name in RATIOS},  # type: ignore[arg-type]
         )
 
     def as_dict(self) -> dict[str, int | Decimal | None]:

@@ -10,11 +10,13 @@ they hold every dimension asked for; raw visits answer the rest.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,13 +29,10 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
-    null,
     select,
     text,
     true,
     type_coerce,
-    union_all,
 )
 
 from tracker.conversions.params import NOT_COUNTED_STATUSES
@@ -49,7 +48,7 @@ from tracker.reports.dimensions import (
     dimension_expression,
     epoch_expression,
 )
-from tracker.reports.metrics import METRIC_NAMES, Metrics, Sums
+from tracker.reports.metrics import METRIC_NAMES, Metrics, Sums, metric_of
 from tracker.reports.periods import (
     Period,
     day_label,
@@ -507,93 +506,33 @@ def _money(value: Any) -> Decimal:
 Key = tuple[Any, ...]
 
 
-def _measures(stmt: Select[Any], levels: int) -> Select[Any]:
-    """A partial aggregate with the columns every part shares: ``d0``..``dN`` (the grouped
-    values), then ``SUM_COLUMNS`` in order (0 where the part has none)."""
-    columns = list(stmt.selected_columns)
-    by_name = {column.key: column for column in columns[levels:]}
-    return stmt.with_only_columns(
-        *(column.label(f"d{i}") for i, column in enumerate(columns[:levels])),
-        *(
-            by_name[name].label(name) if name in by_name else literal_column("0").label(name)
-            for name in rollups.SUM_COLUMNS
-        ),
-        maintain_column_froms=True,
-    )
+# Accumulators: [visits, unique_visits, clicks, conversions, revenue, cost], added in place
+# (a 3-level zone report has tens of thousands of groups: no object per partial sum).
+Acc = list[Any]
 
 
-def _parts(session: DbSession, query: ReportQuery) -> tuple[list[Select[Any]], list[str]]:
-    """The partial aggregates that together cover the period (rollups by day and by hour, raw
-    visits and conversions after them), and the tables they read."""
-    resolved = _resolve_names(session, query)
-    levels = len(query.group_by)
-    period = query.period
-    dialect = session.get_bind().dialect.name
-    if conversion_side(query):
-        stmt = _raw_conversion_select(session, query, resolved, period.start, period.end)
-        return [_measures(stmt, levels)], ["raw_conversions"]
-    parts: list[Select[Any]] = []
-    sources: list[str] = []
-    plan = rollups.plan(session, query)
-    raw_from = period.start
-    if plan is not None:
-
-        def make_scope(table: FromClause, epoch: ColumnElement[Any]) -> _Scope:
-            scope = _Scope(query, table, dialect, epoch)
-            if _needs_offer_join(query):
-                scope.offer = Offer.__table__.alias("report_offer")
-            return scope
-
-        for stmt in plan.selects(session, query, resolved, _filter_conditions, make_scope):
-            parts.append(_measures(stmt, levels))
-        sources.append(f"rollup_{plan.spec.name}")
-        raw_from = plan.raw_from
-    if raw_from < period.end:
-        parts.append(
-            _measures(_raw_visit_select(session, query, resolved, raw_from, period.end), levels)
-        )
-        parts.append(
-            _measures(
-                _raw_conversion_select(session, query, resolved, raw_from, period.end), levels
-            )
-        )
-        sources.append("raw")
-    return parts, sources
+def _accumulate(groups: dict[Key, Acc], rows: Any, levels: int, positions: tuple[int, ...]) -> None:
+    """Add each row's measures at ``positions`` (visits, unique, clicks, conversions, revenue,
+    cost, conversion cost; -1: absent) to its group's accumulator."""
+    v, u, c, n, r, k, kc = positions
+    for row in rows:
+        key = tuple(row[:levels])
+        acc = groups.get(key)
+        if acc is None:
+            acc = groups[key] = [0, 0, 0, 0, 0, 0]
+        if v >= 0:
+            acc[0] += row[v] or 0
+            acc[1] += row[u] or 0
+            acc[2] += row[c] or 0
+            acc[5] += row[k] or 0
+        if n >= 0:
+            acc[3] += row[n] or 0
+            acc[4] += row[r] or 0
+            acc[5] += row[kc] or 0
 
 
-def _grouped(session: DbSession, query: ReportQuery) -> tuple[Select[Any], list[str]]:
-    """One statement: the parts merged and summed per group in the store (a zone report has
-    tens of thousands of groups: merging them in Python took as long as the SQL). Columns:
-    ``d0``..``dN``, then visits, unique_visits, clicks, conversions, revenue, cost."""
-    parts, sources = _parts(session, query)
-    levels = len(query.group_by)
-    assert parts, "a period is never empty: the rollups or raw visits cover it"
-    merged = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("parts")
-    dims = [merged.c[f"d{i}"] for i in range(levels)]
-    cost = rollups.money_sum(session, merged.c.cost) + rollups.money_sum(
-        session, merged.c.conversion_cost
-    )
-    stmt = select(
-        *dims,
-        func.sum(merged.c.visits).label("visits"),
-        func.sum(merged.c.unique_visits).label("unique_visits"),
-        func.sum(merged.c.clicks).label("clicks"),
-        func.sum(merged.c.conversions).label("conversions"),
-        rollups.money_sum(session, merged.c.revenue).label("revenue"),
-        cost.label("cost"),
-    )
-    return (stmt.group_by(*dims) if dims else stmt), sources
-
-
-def _sums(row: Sequence[Any], at: int) -> Sums:
-    return Sums(
-        int(row[at] or 0),
-        int(row[at + 1] or 0),
-        int(row[at + 2] or 0),
-        int(row[at + 3] or 0),
-        _money(row[at + 4]),
-        _money(row[at + 5]),
-    )
+def _to_sums(acc: Acc) -> Sums:
+    return Sums(int(acc[0]), int(acc[1]), int(acc[2]), int(acc[3]), _money(acc[4]), _money(acc[5]))
 
 
 def conversion_side(query: ReportQuery) -> bool:
@@ -604,10 +543,43 @@ def conversion_side(query: ReportQuery) -> bool:
 
 def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], list[str]]:
     """Base sums per group key (the grouped values, in level order) and the tables used."""
-    stmt, sources = _grouped(session, query)
+    resolved = _resolve_names(session, query)
+    groups: dict[Key, Acc] = {}
     levels = len(query.group_by)
-    groups = {tuple(row[:levels]): _sums(row, levels) for row in session.execute(stmt)}
-    return groups, sources
+    sources: list[str] = []
+    period = query.period
+    dialect = session.get_bind().dialect.name
+    if conversion_side(query):
+        stmt = _raw_conversion_select(session, query, resolved, period.start, period.end)
+        at = levels  # conversions, revenue, conversion cost
+        _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
+        return {key: _to_sums(acc) for key, acc in groups.items()}, ["raw_conversions"]
+    plan = rollups.plan(session, query)
+    raw_from = period.start
+    if plan is not None:
+
+        def make_scope(table: FromClause, epoch: ColumnElement[Any]) -> _Scope:
+            scope = _Scope(query, table, dialect, epoch)
+            if _needs_offer_join(query):
+                scope.offer = Offer.__table__.alias("report_offer")
+            return scope
+
+        # Rollup rows: visits, unique, clicks, cost, conversions, revenue, conversion cost.
+        at = levels
+        rollup_positions = (at, at + 1, at + 2, at + 4, at + 5, at + 3, at + 6)
+        for stmt in plan.selects(session, query, resolved, _filter_conditions, make_scope):
+            _accumulate(groups, session.execute(stmt), levels, rollup_positions)
+        sources.append(f"rollup_{plan.spec.name}")
+        raw_from = plan.raw_from
+    if raw_from < period.end:
+        stmt = _raw_visit_select(session, query, resolved, raw_from, period.end)
+        at = levels  # visits, unique, clicks, cost
+        _accumulate(groups, session.execute(stmt), levels, (at, at + 1, at + 2, -1, -1, at + 3, -1))
+        stmt = _raw_conversion_select(session, query, resolved, raw_from, period.end)
+        at = levels  # conversions, revenue, conversion cost
+        _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
+        sources.append("raw")
+    return {key: _to_sums(acc) for key, acc in groups.items()}, sources
 
 
 def _names(
@@ -676,92 +648,50 @@ def _sort_rows(rows: list[ReportRow], sort: str) -> None:
     rows[:] = [row for _, row in present] + missing  # nulls last whichever way
 
 
-# A metric as SQL over a grouped row's sums, for ORDER BY: (numerator, denominator, scale).
-_RATIOS: dict[str, tuple[str, str, int]] = {
-    "roi": ("profit", "cost", 100),
-    "ctr": ("clicks", "visits", 100),
-    "cr": ("conversions", "clicks", 100),
-    "cv": ("conversions", "visits", 100),
-    "epv": ("revenue", "visits", 1),
-    "epc": ("revenue", "clicks", 1),
-    "ap": ("revenue", "conversions", 1),
-    "cpv": ("cost", "visits", 1),
-    "cpc": ("cost", "clicks", 1),
-    "cpa": ("cost", "conversions", 1),
-}
-
-
-def _metric_sql(grouped: FromClause, metric: str) -> ColumnElement[Any]:
-    """``metrics.Metrics.from_sums`` for one metric, in SQL (null over a zero denominator)."""
-
-    def base(name: str) -> ColumnElement[Any]:
-        if name == "profit":
-            return grouped.c.revenue - grouped.c.cost
-        return grouped.c[name]
-
-    if metric in _RATIOS:
-        numerator, denominator, scale = _RATIOS[metric]
-        # * 1.0: SQLite divides integers as integers.
-        value = base(numerator) * literal_column(f"{scale}.0") / base(denominator)
-        return case((base(denominator) == 0, null()), else_=value)
-    return base(metric)
+def _top_keys(groups: dict[Key, Sums], sort: str, limit: int) -> list[Key]:
+    """The keys of the first ``limit`` groups by a metric, in the order a full sort gives
+    (``heapq`` keeps ties in their order, as the stable sort does; nulls last)."""
+    metric = sort.lstrip("-")
+    valued = [(metric_of(sums, metric), key) for key, sums in groups.items()]
+    present = [pair for pair in valued if pair[0] is not None]
+    pick = heapq.nlargest if sort.startswith("-") else heapq.nsmallest
+    top = [key for _, key in pick(limit, present, key=itemgetter(0))]
+    if len(top) < limit:
+        top += [key for value, key in valued if value is None][: limit - len(top)]
+    return top
 
 
 def run_report(session: DbSession, query: ReportQuery) -> Report:
     """Run a report: one row per group with every metric, totals over all rows.
 
-    Sorting by a metric, and the limit, happen in the store along with the totals (window
-    sums over every group), so a limited report builds only the rows it returns; a sort by a
-    grouped dimension's text or name is done here, where names and case rules are known."""
+    A limited report sorted by a metric builds only the rows it returns (the page shows
+    1,000 of a zone report's tens of thousands of groups); names are looked up for those."""
     if session.get_bind().dialect.name == "postgresql":
-        # The zone report's hash aggregate spills to disk at the default 4 MB (bench/RESULTS.md).
+        # A zone report's hash aggregate spills to disk at the default 4 MB (bench/RESULTS.md).
         session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
-    stmt, sources = _grouped(session, query)
-    levels = len(query.group_by)
-    grouped = stmt.subquery("grouped")
-    sums = ("visits", "unique_visits", "clicks", "conversions", "revenue", "cost")
-    final = select(
-        grouped,
-        func.count().over().label("total_rows"),
-        *(func.sum(grouped.c[name]).over().label(f"total_{name}") for name in sums),
-    )
+    groups, sources = aggregate(session, query)
+    totals = Metrics.from_sums(Sums.total(groups.values()))
     sort = _effective_sort(query)
-    column = sort.lstrip("-")
-    in_store = column in METRIC_NAMES
-    if in_store:
-        value = _metric_sql(grouped, column)
-        final = final.order_by(
-            case((value.is_(None), 1), else_=0),
-            value.desc() if sort.startswith("-") else value.asc(),
-            *(grouped.c[f"d{i}"] for i in range(levels)),  # ties: always the same order
-        )
-        if query.limit is not None:
-            final = final.limit(query.limit)
-    result = session.execute(final).all()
-    at = levels + len(sums)
-    if result:
-        total_rows = int(result[0][at])
-        totals = Metrics.from_sums(_sums(result[0], at + 1))
-    else:
-        total_rows, totals = 0, Metrics.from_sums(Sums())
-    names = _names(session, query, (tuple(row[:levels]) for row in result))
+    keys: Iterable[Key] = groups
+    if query.limit is not None and query.limit < len(groups) and sort.lstrip("-") in METRIC_NAMES:
+        keys = _top_keys(groups, sort, query.limit)
+    names = _names(session, query, keys)
     dimensions = [DIMENSION_BY_NAME[level] for level in query.group_by]
     rows: list[ReportRow] = []
-    for row in result:
+    for key in keys:
         values: dict[str, Any] = {}
         for position, dimension in enumerate(dimensions):
-            raw = row[position]
+            raw = key[position]
             if dimension.kind == "entity":
                 values[dimension.name] = names[dimension.name].get(raw) if raw is not None else None
                 values[dimension.id_key] = raw
             else:
                 values[dimension.name] = _display_value(dimension, raw)
-        rows.append(ReportRow(values, _sums(row, levels)))
-    if not in_store:
-        _sort_rows(rows, sort)
-        if query.limit is not None:
-            rows = rows[: query.limit]
-    return Report(query, rows, totals, total_rows, sources)
+        rows.append(ReportRow(values, groups[key]))
+    _sort_rows(rows, sort)
+    if query.limit is not None:
+        rows = rows[: query.limit]
+    return Report(query, rows, totals, len(groups), sources)
 
 
 def report_totals(
