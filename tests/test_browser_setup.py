@@ -61,7 +61,7 @@ def test_a_buyer_sets_up_a_campaign_and_a_visitor_lands(
     page.fill("#payout", "1.80")
     page.click("text=Create offer")
     page.wait_for_url(f"{live_server}/offers")
-    assert "1.80 USD" in page.inner_text("table.setup-list")
+    assert "$1.80" in page.inner_text("table.setup-list")
 
     page.goto(f"{live_server}/offers/new")
     page.fill("#name", "Sweepstakes CA")

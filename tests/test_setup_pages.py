@@ -366,7 +366,7 @@ def test_create_and_edit_an_offer(
     assert offer.payout == Decimal("2.35") and offer.currency == "EUR"
     assert offer.affiliate_network_id == network.id
     listed = client.get("/offers").text
-    assert "Dating US" in listed and "2.35 EUR" in listed and "TUNE" in listed
+    assert "Dating US" in listed and "€2.35" in listed and "TUNE" in listed
     edit = client.get(f"/offers/{offer.id}/edit").text
     assert 'value="2.35"' in edit and "aff_sub={clickid}" in near(edit, "suffix-hint")
     changed = post(
@@ -796,7 +796,8 @@ def test_times_show_in_the_account_zone(
     offer = _offer(db, ws_id)
     offer.created_at = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
     db.commit()
-    assert "2026-03-02 08:30" in client.get("/offers").text
+    # The list shows figures instead of dates; the edit page says when it was made.
+    assert "2026-03-02 08:30" in client.get(f"/offers/{offer.id}/edit").text
 
 
 # --- roles and workspaces ------------------------------------------------------------------------

@@ -22,6 +22,30 @@ def format_money(value: Decimal | float | int | None, places: int = 2) -> str:
     return f"{quantized:,.{places}f}"
 
 
+# Currencies a buyer reads by their sign; any other shows its ISO code after the number.
+CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "RUB": "₽"}
+
+
+def format_amount(
+    value: Decimal | float | int | None, currency: str | None = None, places: int = 2
+) -> str:
+    """Money as a buyer reads it: ``$1,234.50``, ``-$3.20``, ``12.00 CZK``; ``—`` for none."""
+    if value is None:
+        return "—"
+    code = (currency or "").upper()
+    number = format_money(abs(Decimal(value)), places)
+    negative = Decimal(value).quantize(Decimal(1).scaleb(-places)) < 0
+    sign = "-" if negative else ""
+    if code in CURRENCY_SIGNS:
+        return f"{sign}{CURRENCY_SIGNS[code]}{number}"
+    return f"{sign}{number} {code}".rstrip()
+
+
+def format_count(value: int | None) -> str:
+    """A whole number with thousands separators; ``—`` for none."""
+    return "—" if value is None else f"{value:,}"
+
+
 def format_percent(value: Decimal | float | None) -> str:
     if value is None:
         return "—"
@@ -53,7 +77,13 @@ NAVIGATION = [
 
 def register_template_helpers(app: Flask) -> None:
     """Filters and the layout's context (navigation, workspace switcher, logout form)."""
-    app.jinja_env.filters.update(money=format_money, percent=format_percent, localtime=format_time)
+    app.jinja_env.filters.update(
+        money=format_money,
+        amount=format_amount,
+        count=format_count,
+        percent=format_percent,
+        localtime=format_time,
+    )
 
     @app.context_processor
     def layout_context() -> dict[str, Any]:

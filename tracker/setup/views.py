@@ -44,6 +44,10 @@ from tracker.models.setup import (
 from tracker.models.types import utcnow
 from tracker.models.users import Role
 from tracker.numbers import parse_page
+from tracker.reports.metrics import METRIC_BY_NAME, Metrics, MetricSpec, Sums
+from tracker.reports.query import metrics_by_entity, today_in
+from tracker.reports.ranges import RANGES, DayRange, pick_range
+from tracker.reports.rollups import refresh_if_stale
 from tracker.setup import flow_editor, flow_form, forms, presets, services, urls
 from tracker.setup.forms import ArchiveForm, FormErrors
 from tracker.setup.services import InvalidSetup, NotFound, Page
@@ -244,6 +248,8 @@ class Kind:
     list_context: Callable[[list[Any]], dict[str, Any]]
     archive_effect: str  # what archiving does to what already runs
     after_save: Callable[[Any], str] | None = None
+    # The report dimension whose figures the list shows beside each object (None: no figures).
+    metrics_entity: str | None = None
     # A form-only change (a row button of a page without JavaScript: add, remove, move a row):
     # the submitted form changed, to show again unsaved; None when it asks to save.
     rearrange: Callable[[Any], Any] | None = None
@@ -510,6 +516,7 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Kind(
             name="traffic_source",
+            metrics_entity="traffic_source",
             plural="traffic_sources",
             label="traffic source",
             form=forms.TrafficSourceForm,
@@ -547,6 +554,7 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             name="offer",
+            metrics_entity="offer",
             plural="offers",
             label="offer",
             form=forms.OfferForm,
@@ -564,6 +572,7 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             name="lander",
+            metrics_entity="lander",
             plural="landers",
             label="lander",
             form=forms.LanderForm,
@@ -599,6 +608,7 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             name="campaign",
+            metrics_entity="campaign",
             plural="campaigns",
             label="campaign",
             form=forms.CampaignForm,
@@ -644,9 +654,49 @@ def _list_args() -> dict[str, Any]:
     }
 
 
+# The figures a list shows beside each object, in this order.
+LIST_METRICS: tuple[MetricSpec, ...] = tuple(
+    METRIC_BY_NAME[name]
+    for name in ("visits", "clicks", "conversions", "revenue", "cost", "profit", "roi", "epv")
+)
+
+
+def _picked_range() -> DayRange:
+    """The list's date range from ``range`` (and ``from``/``to``), in the account's zone."""
+    settings: Any = current_app.config["SETTINGS"]
+    return pick_range(
+        request.args.get("range"),
+        request.args.get("from"),
+        request.args.get("to"),
+        today_in(settings.zone),
+    )
+
+
+def _list_metrics(kind: Kind, items: list[Any], picked: DayRange) -> dict[int, Any]:
+    """Every figure of the page's objects over the range: one report for the whole page."""
+    if kind.metrics_entity is None or not items:
+        return {}
+    found = metrics_by_entity(
+        db.session,
+        _workspace_id(),
+        kind.metrics_entity,
+        [obj.id for obj in items],
+        picked.date_from,
+        picked.date_to,
+        _account_zone(),
+    )
+    nothing = Metrics.from_sums(Sums())  # no visits in the range: zeros, ratios undefined
+    return {obj.id: found.get(obj.id, nothing) for obj in items}
+
+
 def _list(kind: Kind) -> ResponseReturnValue:
     args = _list_args()
     number = _page_number()
+    if kind.metrics_entity:
+        # The worker keeps the rollups fresh; when it does not run, the figures still add up.
+        # Before the page's objects are read: the commit would expire them one by one.
+        refresh_if_stale(db.session)
+        db.session.commit()
     found = kind.list_page(
         db.session,
         _workspace_id(),
@@ -656,14 +706,15 @@ def _list(kind: Kind) -> ResponseReturnValue:
         name_contains=args["q"] or None,
     )
     last = max(1, -(-found.total // PAGE_SIZE))
+    picked = _picked_range() if kind.metrics_entity else None
+    kept: dict[str, Any] = {
+        "q": args["q"] or None,
+        "archived": "1" if args["archived"] else None,
+        **(picked.url_args() if picked else {}),
+    }
 
     def page_url(n: int) -> str:
-        return url_for(
-            request.endpoint or "",
-            page=n,
-            q=args["q"] or None,
-            archived="1" if args["archived"] else None,
-        )
+        return url_for(request.endpoint or "", page=n, **kept)
 
     pager = Pager(
         page=number,
@@ -680,11 +731,31 @@ def _list(kind: Kind) -> ResponseReturnValue:
         q=args["q"],
         show_archived=args["archived"],
         archive_form=ArchiveForm(),
-        # Reports fill these: [(key, label)] and {object_id: {key: value}}; none until then.
-        metric_columns=[],
-        metrics={},
+        picked=picked,
+        ranges=RANGES,
+        metric_columns=LIST_METRICS if picked else (),
+        metrics=_list_metrics(kind, found.items, picked) if picked else {},
+        report_url=_report_link(kind, picked),
         **kind.list_context(found.items),
     )
+
+
+def _report_link(kind: Kind, picked: DayRange | None) -> Callable[[int], str] | None:
+    """A row's figures open the report of that object, by day, over the same range."""
+    if picked is None or kind.metrics_entity is None:
+        return None
+    entity = kind.metrics_entity
+
+    def link(object_id: int) -> str:
+        values: dict[str, Any] = {
+            "group_by": "day",
+            f"{entity}_id": object_id,
+            "from": picked.date_from.isoformat(),
+            "to": picked.date_to.isoformat(),
+        }
+        return url_for("reports.index", **values)
+
+    return link
 
 
 def _render_form(

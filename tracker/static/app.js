@@ -31,3 +31,13 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
+
+// A list's range picker: typing a date means a custom range.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-range-picker]").forEach((picker) => {
+    const select = picker.querySelector("select");
+    picker.querySelectorAll("[data-range-day]").forEach((input) => {
+      input.addEventListener("change", () => { if (select) select.value = "custom"; });
+    });
+  });
+});
