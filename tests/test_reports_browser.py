@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.conftest import ARTIFACTS, TEST_PASSWORD
+from tests.browser import log_in
+from tests.conftest import ARTIFACTS
 from tests.report_data import Dataset, build_dataset
 from tracker.models import Campaign, Role, TrafficSource, User
 
@@ -60,14 +61,6 @@ def test_chart_library_is_served_from_the_package(client: Any, login: Callable[.
     assert again.status_code == 304
 
 
-def _log_in(page: Any, live_server: str, user: User) -> None:
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server}/")
-
-
 def test_pick_levels_drill_down_and_see_the_chart(
     live_server: str, page: Any, make_user: Callable[..., User], data: Dataset
 ) -> None:
@@ -76,7 +69,7 @@ def test_pick_levels_drill_down_and_see_the_chart(
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _log_in(page, live_server, make_user("ana@example.com", Role.BUYER))
+    log_in(page, live_server, make_user("ana@example.com", Role.BUYER))
     page.goto(f"{live_server}/reports?{RANGE}")
     # Pick the levels: traffic source, then campaign.
     page.select_option("#level1", "traffic_source")

@@ -58,6 +58,7 @@ from tracker.conversions.upload import (
 from tracker.extensions import csrf, db
 from tracker.models.users import Role
 from tracker.numbers import parse_id, parse_page
+from tracker.setup.variables import NO_NAMES, named_sub_ids, sub_id_names
 from tracker.tracking.clickid import CLICK_COOKIE
 from tracker.tracking.enrich import normalize_ip
 from tracker.web import client_ip
@@ -277,12 +278,19 @@ def index() -> ResponseReturnValue:
     rows, total = queries.list_conversions(
         db.session, membership.workspace_id, filters, (page - 1) * PAGE_SIZE, PAGE_SIZE
     )
+    names = sub_id_names(
+        db.session, membership.workspace_id, (r.get("traffic_source_id") for r in rows)
+    )
+
+    def sub_ids(row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return named_sub_ids(row, names.get(row.get("traffic_source_id") or 0, NO_NAMES))
+
     return render_template(
         "conversions/index.html",
         form=form,
         rows=rows,
         pages=_pages(total, page),
-        sub_ids=queries.sub_ids,
+        sub_ids=sub_ids,
         live=bool(form.live.data),
         can_edit=_can_edit(),
     )

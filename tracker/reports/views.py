@@ -51,6 +51,7 @@ from tracker.reports.query import (
     run_report,
 )
 from tracker.reports.rollups import refresh_if_stale
+from tracker.setup.variables import sub_id_names
 
 reports_bp = Blueprint("reports", __name__)
 reports_bp.record_once(lambda state: register_jobs(cast(Flask, state.app)))
@@ -115,14 +116,21 @@ def _drill_url(args: dict[str, list[str]], query: ReportQuery, row: dict[str, An
 
 
 def _filter_chips(
-    args: dict[str, list[str]], query: ReportQuery, names: dict[str, str]
+    args: dict[str, list[str]],
+    query: ReportQuery,
+    names: dict[str, str],
+    labels: dict[str, str],
 ) -> list[dict[str, str]]:
     chips = []
     for flt in query.filters:
         dimension = DIMENSION_BY_NAME[flt.dimension]
         shown = ", ".join(names.get(f"{flt.param}={v}", v) or "(none)" for v in flt.values)
         chips.append(
-            {"label": dimension.label, "value": shown, "remove": _url(args, **{flt.param: None})}
+            {
+                "label": labels.get(dimension.name, dimension.label),
+                "value": shown,
+                "remove": _url(args, **{flt.param: None}),
+            }
         )
     return chips
 
@@ -145,6 +153,22 @@ def _chip_names(query: ReportQuery) -> dict[str, str]:
         ).tuples():
             names[f"{flt.param}={ident}"] = name
     return names
+
+
+def _dimension_labels(query: ReportQuery) -> dict[str, str]:
+    """Each dimension's label; with one traffic source filtered, its sub IDs by the source's
+    own names (``zone (var1)``): other sources may use var1 for something else."""
+    labels = {d.name: d.label for d in DIMENSIONS}
+    sources = [f for f in query.filters if f.dimension == "traffic_source" and f.by_id]
+    if len(sources) != 1 or len(sources[0].values) != 1:
+        return labels
+    source_id = parse_id(sources[0].values[0])
+    if source_id is None:
+        return labels
+    names = sub_id_names(db.session, query.workspace_id, [source_id]).get(source_id)
+    for key, name in (names.names if names else {}).items():
+        labels[key] = f"{name} ({key})"
+    return labels
 
 
 @reports_bp.get("/reports")
@@ -180,6 +204,7 @@ def index() -> ResponseReturnValue:
             }
         )
     names = _chip_names(query)
+    labels = _dimension_labels(query)
     csv_args = {**args, "group_by": [shown.group_by[0]], "totals": ["1"]}
     return render_template(
         "reports/index.html",
@@ -190,7 +215,8 @@ def index() -> ResponseReturnValue:
         level=level,
         metrics=METRICS,
         dimensions=DIMENSIONS,
-        chips=_filter_chips(args, query, names),
+        chips=_filter_chips(args, query, names, labels),
+        labels=labels,
         chart=chart,
         granularity=granularity,
         sort_url=lambda column: _url(args, sort=[_next_sort(shown.sort, column)]),
