@@ -135,8 +135,8 @@ def test_dashboard_and_report_show_consistent_figures(
     totals = report["totals"]
     assert shown["Visits"] == f"{totals['visits']:,}"
     assert shown["Conversions"] == f"{totals['conversions']:,}"
-    assert shown["Revenue"] == f"{Decimal(str(totals['revenue'])):,.2f}"
-    assert shown["Cost"] == f"{Decimal(str(totals['cost'])):,.2f}"
+    assert shown["Revenue"] == f"${Decimal(str(totals['revenue'])):,.2f}"
+    assert shown["Cost"] == f"${Decimal(str(totals['cost'])):,.2f}"
     assert totals["revenue"] > 0 and totals["cost"] > 0
     rows = report["rows"]
     assert len(rows) >= 5

@@ -374,9 +374,10 @@ def test_3_the_networks_postback_shows_in_conversions_and_the_sources_roi(
 
     page.goto(f"{site}/conversions")
     row = page.locator("#conversions tbody tr").first
+    row.locator("summary").click()  # click ID, txid and the rest are under Details
     assert click_id in row.inner_text()
     cells = row.inner_text()
-    assert "PropellerAds · Push · Sweeps US" in cells and "2.40 USD" in cells
+    assert "PropellerAds · Push · Sweeps US" in cells and "$2.40" in cells
     assert "approved" in cells and "EF-88412" in cells
     _shot(page, "3-conversions")
 
@@ -391,9 +392,9 @@ def test_3_the_networks_postback_shows_in_conversions_and_the_sources_roi(
     values = dict(zip(headers, source_row.locator("td, th").all_inner_texts(), strict=False))
     assert values["Visits"].strip() == "1"
     assert values["Conv."].strip() == "1"
-    assert values["Revenue"].strip() == "2.40"
-    assert values["Cost"].strip() == "0.05"
-    assert values["Profit"].strip() == "2.35"
+    assert values["Revenue"].strip() == "$2.40"
+    assert values["Cost"].strip() == "$0.05"
+    assert values["Profit"].strip() == "$2.35"
     assert values["ROI"].strip() == "4,700.00%"
     _shot(page, "3-report")
 

@@ -153,6 +153,7 @@ def build_dashboard(session: DbSession, workspace_id: int, tz: str, now: datetim
                 "campaign": campaign_name,
                 "campaign_id": conversion.campaign_id,
                 "payout": conversion.payout,
+                "currency": conversion.currency,
                 "status": conversion.status,
                 "et": conversion.et,
                 "click_id": conversion.click_id,

@@ -41,3 +41,15 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
+
+// Phones: the main navigation folds behind a Menu button (app.css shows it below 720 px).
+document.addEventListener("DOMContentLoaded", () => {
+  const bar = document.querySelector(".topbar");
+  const toggle = bar && bar.querySelector(".nav-toggle");
+  if (!toggle) return;
+  bar.classList.add("js-nav");
+  toggle.addEventListener("click", () => {
+    const open = bar.classList.toggle("nav-open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+});
