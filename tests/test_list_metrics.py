@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tests.report_data import AT, Dataset, add_visit, build_dataset
+from tests.report_data import AT, Dataset, add_conversion, add_visit, build_dataset
 from tracker.models import Campaign, TrafficSource
+from tracker.models.types import utcnow
 from tracker.reports import rollups
 from tracker.reports.ranges import DEFAULT_RANGE, pick_range
 
@@ -214,3 +215,25 @@ def test_pick_range() -> None:
     assert (long.date_to - long.date_from).days == 1099
     assert pick_range("fortnight", None, None, today).invalid
     assert pick_range("custom", "x", "y", today).key == DEFAULT_RANGE
+
+
+def test_a_campaigns_page_shows_its_figures_by_range(
+    client: Any, login: Callable[..., Any], db: Session, make_campaign: Callable[..., Campaign]
+) -> None:
+    campaign = make_campaign(name="Today's")
+    visit = add_visit(db, campaign, utcnow(), cost=Decimal("0.50"))
+    add_conversion(db, visit, "2.00")
+    db.commit()
+    login("viewer")
+    html = client.get(f"/campaigns/{campaign.id}").text
+    rows = re.findall(r"<tr><th scope=\"row\">(.*?)</tr>", html, re.S)
+    shown = {
+        re.sub(r"<[^>]+>", "", row.split("</th>")[0]).strip(): [
+            c.strip() for c in re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+        ]
+        for row in rows
+    }
+    today = ["1", "1", "1", "$2.00", "$0.50", "$1.50", "300.00%", "$2.0000"]
+    assert shown["Today"] == today and shown["Last 7 days"] == today
+    assert shown["Yesterday"][:6] == ["0", "0", "0", "$0.00", "$0.00", "$0.00"]
+    assert "group_by=day" in html and f"campaign_id={campaign.id}" in html

@@ -904,7 +904,10 @@ for _kind in KINDS.values():
 
 @setup_bp.get("/campaigns/<int:object_id>")
 def campaign(object_id: int) -> ResponseReturnValue:
-    """A campaign's page: the URL to paste into the ad platform, its destination, its set-up."""
+    """A campaign's page: the URL to paste into the ad platform, its destination, its set-up,
+    and its figures for today, yesterday, the last 7 and 30 days."""
+    refresh_if_stale(db.session)  # before reading the campaign: the commit expires objects
+    db.session.commit()
     found = services.get_campaign(db.session, _workspace_id(), object_id)
     shown = services.describe_campaign(db.session, found, _base_url())
     landers, offers = _path_names()
@@ -931,6 +934,28 @@ def campaign(object_id: int) -> ResponseReturnValue:
             if TEST_VISIT_ENDPOINT in current_app.view_functions
             else None
         ),
-        metric_columns=[],
-        metrics={},
+        metric_columns=LIST_METRICS,
+        figures=_campaign_figures(found.id),
     )
+
+
+def _campaign_figures(campaign_id: int) -> list[tuple[DayRange, Metrics]]:
+    """The campaign's figures over each preset range, newest first."""
+    settings: Any = current_app.config["SETTINGS"]
+    today = today_in(settings.zone)
+    result = []
+    for key, _label in RANGES:
+        if key == "custom":
+            continue
+        picked = pick_range(key, None, None, today)
+        found = metrics_by_entity(
+            db.session,
+            _workspace_id(),
+            "campaign",
+            [campaign_id],
+            picked.date_from,
+            picked.date_to,
+            _account_zone(),
+        )
+        result.append((picked, found.get(campaign_id, Metrics.from_sums(Sums()))))
+    return result
