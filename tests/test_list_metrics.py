@@ -211,10 +211,11 @@ def test_pick_range() -> None:
         date(2026, 3, 5),
         "2026-03-05",
     )
-    long = pick_range("custom", "1900-01-01", "2026-03-05", today)
+    long = pick_range("custom", "1990-01-01", "2026-03-05", today)
     assert (long.date_to - long.date_from).days == 1099
     assert pick_range("fortnight", None, None, today).invalid
     assert pick_range("custom", "x", "y", today).key == DEFAULT_RANGE
+    assert pick_range(None, "9999-12-31", "0001-01-01", today).invalid  # past what days can hold
 
 
 def test_a_campaigns_page_shows_its_figures_by_range(

@@ -17,6 +17,9 @@ RANGES: tuple[tuple[str, str], ...] = (
 # A week smooths out the weekday swings of most traffic, and still shows this morning's visits.
 DEFAULT_RANGE = "7d"
 MAX_DAYS = 1100  # as a report: longer spans are cut to this many days ending at `to`
+# Days a store can hold visits of; past them a local day's bounds would overflow `datetime`.
+FIRST_DAY = date(1970, 1, 2)
+LAST_DAY = date(2999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,10 @@ class DayRange:
 
 def _day(raw: str | None) -> date | None:
     try:
-        return date.fromisoformat((raw or "").strip()[:10])
+        day = date.fromisoformat((raw or "").strip()[:10])
     except ValueError:
         return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
 def _preset(key: str, today: date, invalid: bool = False) -> DayRange:
