@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, make_url, select
 from sqlalchemy.orm import Session
 
 from tests.fault_tools import Server, Tally, TcpProxy, drive, get, serving
-from tracker.models import Campaign, Lander, Offer, Visit
+from tracker.models import Campaign, Offer, Visit
 
 LOAD_CONNECTIONS = 4
 
@@ -108,25 +108,6 @@ def assert_every_redirect_stored_once(
 
 
 @pytest.fixture
-def lander_campaign(
-    db: Session,
-    make_campaign: Callable[..., Campaign],
-    make_lander: Callable[..., Lander],
-    make_offer: Callable[..., Offer],
-) -> Campaign:
-    """A campaign to a lander (``?cid={clickid}``) whose call to action goes to an offer."""
-    lander = make_lander(url="https://lander.example/?cid={clickid}")
-    offer = make_offer(url="https://offer.example/?cid={clickid}")
-    return make_campaign(
-        path={
-            "weight": 100,
-            "landers": [{"id": lander.id, "weight": 100}],
-            "offers": [{"id": offer.id, "weight": 100}],
-        }
-    )
-
-
-@pytest.fixture
 def direct_campaign(
     db: Session, make_campaign: Callable[..., Campaign], make_offer: Callable[..., Offer]
 ) -> Campaign:
@@ -150,7 +131,7 @@ def health(server: Server) -> dict[str, Any]:
 
 
 def test_postgresql_cut_off_mid_traffic_loses_no_visit(
-    database_url: str, tmp_path: Path, lander_campaign: Campaign
+    database_url: str, tmp_path: Path, lander_offer_campaign: Campaign
 ) -> None:
     """The store's TCP connections are reset and new ones refused for a while, under load: the
     redirects go on from the cached campaign, a click on a visit of the outage reaches the
@@ -160,7 +141,7 @@ def test_postgresql_cut_off_mid_traffic_loses_no_visit(
         pytest.skip("cuts PostgreSQL's TCP connections (SQLite: the held-lock test below)")
     url = make_url(database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    campaign = lander_campaign
+    campaign = lander_offer_campaign
     try:
         with (
             serving(proxy.url_for(database_url), tmp_path, workers=1) as server,
@@ -275,7 +256,7 @@ def test_sigkill_of_a_worker_during_load_loses_no_answered_visit(
 
 
 def test_sigkill_during_an_outage_replays_the_whole_spool(
-    database_url: str, tmp_path: Path, lander_campaign: Campaign
+    database_url: str, tmp_path: Path, lander_offer_campaign: Campaign
 ) -> None:
     """The worst case the spool is for: the store is down and the worker is killed with
     visits only in its spool file; a new worker replays them once the store is back."""
@@ -283,7 +264,7 @@ def test_sigkill_during_an_outage_replays_the_whole_spool(
         pytest.skip("cuts PostgreSQL's TCP connections")
     url = make_url(database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    campaign = lander_campaign
+    campaign = lander_offer_campaign
     try:
         with serving(
             proxy.url_for(database_url), tmp_path, workers=1, background_worker=False
@@ -305,4 +286,3 @@ def test_sigkill_during_an_outage_replays_the_whole_spool(
             assert_every_redirect_stored_once(database_url, campaign.id, answered, slack=1)
     finally:
         proxy.close()
-

@@ -235,28 +235,32 @@ class VisitWriter:
     def _watch(self) -> None:
         """While visits wait on a failing store: fsync the journal every ``FSYNC_EVERY``
         seconds and keep the spool directory within ``max_bytes`` (log lines on both edges)."""
-        while True:
+        while self._watcher is threading.current_thread():  # else: a new writer took over
             time.sleep(FSYNC_EVERY)
-            with self._lock:
-                if self._watcher is not threading.current_thread() or self._stopping:
-                    return  # this writer stopped, or started anew with another watcher
-                if self._fd is None:
-                    return
-                waiting = bool(self._unstored or self._clicks_pending) and (
-                    time.monotonic() - self._waiting_since >= FSYNC_EVERY
-                )
-                if not waiting and not self._full:
-                    continue
-                sync_fd = os.dup(self._fd) if self._unsynced else None
-                self._unsynced = False
-            if sync_fd is not None:
-                try:
-                    os.fsync(sync_fd)  # outside the lock: visitors never wait on the disk
-                except OSError as exc:
-                    log.error("visit spool fsync failed: %s", exc)
-                finally:
-                    os.close(sync_fd)
-            self._check_bound()
+            if not self._watch_once():
+                return
+
+    def _watch_once(self) -> bool:
+        """One look at the journal (see ``_watch``); False once the writer has stopped."""
+        with self._lock:
+            if self._stopping or self._fd is None or self._pid != os.getpid():
+                return False
+            waiting = bool(self._unstored or self._clicks_pending) and (
+                time.monotonic() - self._waiting_since >= FSYNC_EVERY
+            )
+            if not waiting and not self._full:
+                return True
+            sync_fd = os.dup(self._fd) if self._unsynced else None
+            self._unsynced = False
+        if sync_fd is not None:
+            try:
+                os.fsync(sync_fd)  # outside the lock: visitors never wait on the disk
+            except OSError as exc:
+                log.error("visit spool fsync failed: %s", exc)
+            finally:
+                os.close(sync_fd)
+        self._check_bound()
+        return True
 
     def _check_bound(self) -> None:
         size = spool_size(self.spool_dir)
@@ -311,7 +315,8 @@ class VisitWriter:
                     # Back after an outage: what other processes left (and files handed over
                     # when memory was full) goes first, so visits reach the store in order.
                     replay_spools(self.engine, self.spool_dir)
-                self._store(batch)
+                if batch:
+                    self._store(batch)
                 if clicks:
                     recorder.apply_clicks(self.engine, clicks)
             except Exception as exc:
