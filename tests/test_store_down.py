@@ -358,6 +358,31 @@ def test_past_the_spool_bound_visits_still_redirect_and_one_line_says_so(
     assert len(stored_click_ids(db)) == 21
 
 
+def test_a_full_disk_keeps_redirecting_and_storing_with_one_log_line(
+    client: FlaskClient,
+    db: Session,
+    state: TrackingState,
+    make_campaign: Callable[..., Campaign],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    campaign = make_campaign()
+    assert visit(client, campaign.key).status_code == 302
+    assert state.flush() and state.writer is not None
+    spooled = state.writer
+    assert spooled._fd is not None
+    disk_full = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
+    os.dup2(disk_full, spooled._fd)
+    os.close(disk_full)
+    with caplog.at_level(logging.ERROR, logger=writer.__name__):
+        for _ in range(5):
+            assert visit(client, campaign.key).status_code == 302
+    assert spooled.full and spooled.unjournalled == 5
+    assert state.flush(timeout=15)
+    assert len(stored_click_ids(db)) == 6
+    unwritable = [r for r in caplog.records if "spool unwritable" in r.getMessage()]
+    assert len(unwritable) == 1 and "No space left" in unwritable[0].getMessage()
+
+
 def test_healthz_tells_a_store_down_from_a_store_up(
     client: FlaskClient,
     state: TrackingState,

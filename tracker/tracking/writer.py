@@ -124,6 +124,7 @@ class VisitWriter:
         self._spool_bytes = 0  # the spool directory's size at the last look
         self._written = 0  # bytes journalled since that look
         self._full = False  # the spool reached max_bytes: visits are no longer journalled
+        self._unwritable = False  # a journal write failed (disk full): none until it restarts
         self.unjournalled = 0  # visits kept in memory only (spool full) in this process
         self.dropped = 0  # visits neither journalled nor kept (spool and memory full)
 
@@ -139,19 +140,15 @@ class VisitWriter:
             assert self._fd is not None
             if not self._unstored:
                 self._waiting_since = time.monotonic()
-            if self._full:
+            if not self._journal(line):
                 # No disk left for the spool: memory alone keeps the visit, while there is room.
                 if len(self._queue) >= MAX_QUEUED:
                     self.dropped += 1
                     return
                 self.unjournalled += 1
-            else:
-                os.write(self._fd, line)
-                self._written += len(line)
-                self._unsynced = True
-                if len(self._queue) >= MAX_QUEUED:
-                    self._rotate()  # the store is far behind: the spool file alone keeps these
-                    return
+            elif len(self._queue) >= MAX_QUEUED:
+                self._rotate()  # the store is far behind: the spool file alone keeps these
+                return
             self._queue.append(params)
             self._unstored[params["click_id"]] = params
             if len(self._queue) == 1 or len(self._queue) >= BATCH_TARGET:
@@ -164,14 +161,37 @@ class VisitWriter:
         with self._lock:
             if self._pid != os.getpid():
                 self._start()
-            assert self._fd is not None
-            if not self._full:
-                os.write(self._fd, line)
-                self._written += len(line)
-                self._unsynced = True
+            self._journal(line)
             self._clicks.append({"click_id": click_id, "offer_id": offer_id, "clicked_at": at})
             self._clicks_pending += 1
             self._queued.notify()
+
+    def _journal(self, line: bytes) -> bool:
+        """Append a line to the journal (lock held); False when it could not be (spool full,
+        disk full or failing): the caller keeps the entry in memory only."""
+        if self._full:
+            return False
+        assert self._fd is not None
+        try:
+            written = os.write(self._fd, line)
+        except OSError as exc:
+            written, error = 0, str(exc)
+        else:
+            error = "" if written == len(line) else f"{written} of {len(line)} bytes written"
+        if error:
+            # The disk is full (or failing): no more journal writes until the store has taken
+            # everything and the journal starts over (a torn last line is skipped by replay).
+            self._full = self._unwritable = True
+            log.error(
+                "visit spool unwritable (%s): visits are still redirected but kept in memory "
+                "only (at most %d per process) until the store has them all",
+                error,
+                MAX_QUEUED,
+            )
+            return False
+        self._written += written
+        self._unsynced = True
+        return True
 
     def pending(self, click_id: str) -> dict[str, Any] | None:
         """The values of this process's visit not yet stored (a copy), or None."""
@@ -266,7 +286,7 @@ class VisitWriter:
         size = spool_size(self.spool_dir)
         with self._lock:
             self._spool_bytes, self._written = size, 0
-            full = size >= self.max_bytes
+            full = size >= self.max_bytes or self._unwritable
             if full == self._full:
                 return
             self._full = full
@@ -345,7 +365,11 @@ class VisitWriter:
                 idle = not self._queue and not self._unstored and not self._clicks_pending
                 if idle and self._fd is not None:
                     # Everything journalled is stored: the journal can start over.
-                    os.ftruncate(self._fd, 0)
+                    try:
+                        os.ftruncate(self._fd, 0)
+                        self._unwritable = False
+                    except OSError as exc:
+                        log.error("visit spool could not start over: %s", exc)
                 self._stored.notify_all()
 
     def _store(self, batch: list[dict[str, Any]]) -> None:
