@@ -199,8 +199,10 @@ def test_sqlite_write_lock_held_mid_traffic_loses_no_visit(
             locked_at = load.answered()
             load.wait_for_more(200)
             wait_for("the backlog to show", lambda: health(server)["spool"]["bytes"] > 0)
+            # The fault is real: visits answered under the lock wait (a few answered just
+            # before it may have been stored, hence not all of them).
             during_lock = set(load.tally.click_ids[locked_at:])
-            assert not during_lock & set(stored(database_url, campaign.id)[0])
+            assert len(during_lock - set(stored(database_url, campaign.id)[0])) >= 150
         finally:
             holder.execute("COMMIT")
             holder.close()
