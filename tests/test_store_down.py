@@ -345,6 +345,9 @@ def test_past_the_spool_bound_visits_still_redirect_and_one_line_says_so(
             assert visit(client, campaign.key).status_code == 302
         spooled._watch_once()
         assert spooled.unjournalled == 10 and spooled.dropped == 0
+        spooled.max_bytes = 2**40  # room again, but visits in memory lack their journal line:
+        spooled._watch_once()  # journalling waits until they are stored
+        assert spooled.full
         assert sum(p.stat().st_size for p in state.spool_dir.glob("visits-*.jsonl")) == (
             journal_size
         )

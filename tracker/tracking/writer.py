@@ -125,6 +125,7 @@ class VisitWriter:
         self._written = 0  # bytes journalled since that look
         self._full = False  # the spool reached max_bytes: visits are no longer journalled
         self._unwritable = False  # a journal write failed (disk full): none until it restarts
+        self._memory_only: set[str] = set()  # click IDs queued but not journalled
         self.unjournalled = 0  # visits kept in memory only (spool full) in this process
         self.dropped = 0  # visits neither journalled nor kept (spool and memory full)
 
@@ -146,6 +147,7 @@ class VisitWriter:
                     self.dropped += 1
                     return
                 self.unjournalled += 1
+                self._memory_only.add(params["click_id"])
             elif len(self._queue) >= MAX_QUEUED:
                 self._rotate()  # the store is far behind: the spool file alone keeps these
                 return
@@ -234,6 +236,7 @@ class VisitWriter:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._fd, self._path, self._pid, self._stopping = fd, path, os.getpid(), False
         self._clicks, self._clicks_pending, self._full = [], 0, False
+        self._unwritable, self._memory_only = False, set()
         self._thread = threading.Thread(target=self._run, name="visit-writer", daemon=True)
         self._thread.start()
         self._watcher = threading.Thread(target=self._watch, name="spool-sync", daemon=True)
@@ -286,7 +289,9 @@ class VisitWriter:
         size = spool_size(self.spool_dir)
         with self._lock:
             self._spool_bytes, self._written = size, 0
-            full = size >= self.max_bytes or self._unwritable
+            # Journalling resumes only once no visit in memory lacks its journal line: a file
+            # handed over to replay (``_rotate``) must hold every visit dropped from memory.
+            full = size >= self.max_bytes or self._unwritable or bool(self._memory_only)
             if full == self._full:
                 return
             self._full = full
@@ -360,7 +365,9 @@ class VisitWriter:
             with self._lock:
                 for params in batch:
                     self._unstored.pop(params["click_id"], None)
-                self._clicks_pending -= len(clicks)
+                    self._memory_only.discard(params["click_id"])
+                # (a rotation meanwhile handed these over to replay and reset the count)
+                self._clicks_pending = max(self._clicks_pending - len(clicks), 0)
                 self._waiting_since = time.monotonic()
                 idle = not self._queue and not self._unstored and not self._clicks_pending
                 if idle and self._fd is not None:
@@ -392,6 +399,12 @@ class VisitWriter:
             thread = self._thread
         thread.join(timeout)
         with self._lock:
+            if self._memory_only:
+                log.error(
+                    "%d visits kept in memory only (spool full) could not be stored before "
+                    "the process stopped: lost",
+                    len(self._memory_only),
+                )
             if self._fd is not None:
                 if not self._queue and not self._unstored and not self._clicks_pending:
                     assert self._path is not None
