@@ -80,6 +80,7 @@ class RoundResult:
     other: int
     stored: int | None = None
     catch_up_s: float = 0.0  # seconds after the round until every visit was in the store
+    errors: int = 0  # wrk's connect, read, write errors and timeouts
 
     @property
     def rate(self) -> float:
@@ -528,6 +529,7 @@ def run_wrk(
         p99_ms=data["p99_us"] / 1000,
         redirects=data["redirects"],
         other=data["other"],
+        errors=data.get("errors", 0),
     )
 
 

@@ -335,6 +335,25 @@ def make_campaign(
     return make
 
 
+@pytest.fixture
+def lander_offer_campaign(
+    make_campaign: Callable[..., Campaign],
+    make_lander: Callable[..., Lander],
+    make_offer: Callable[..., Offer],
+) -> Campaign:
+    """A campaign to a lander whose call to action goes to an offer; both URLs carry the
+    click ID as ``cid``."""
+    lander = make_lander(url="https://lander.example/?cid={clickid}")
+    offer = make_offer(url="https://offer.example/?cid={clickid}")
+    return make_campaign(
+        path={
+            "weight": 100,
+            "landers": [{"id": lander.id, "weight": 100}],
+            "offers": [{"id": offer.id, "weight": 100}],
+        }
+    )
+
+
 # --- a live server and a browser -----------------------------------------------------------------
 
 

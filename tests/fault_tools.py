@@ -144,7 +144,9 @@ class Server:
         """The gunicorn web workers (children of the master, not the background worker)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         pids = [int(p) for p in children.read_text().split()] if children.exists() else []
-        return [pid for pid in pids if b"worker" not in _cmdline(pid)]
+        # The background worker runs `main(['worker'])`; web workers share the master's
+        # command line (which has "--workers" in it).
+        return [pid for pid in pids if b"main(['worker'])" not in _cmdline(pid)]
 
 
 def _cmdline(pid: int) -> bytes:

@@ -107,4 +107,8 @@ def test_openapi_is_public_and_generated(client: FlaskClient) -> None:
 def test_healthz_reports_the_store(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "store": "ok"}
+    assert response.json == {
+        "status": "ok",
+        "store": "ok",
+        "spool": {"bytes": 0, "backlog": 0, "full": False},
+    }

@@ -55,7 +55,20 @@ def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # The busy timeout makes writers queue on SQLite's one lock instead of failing.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    if not url.startswith("postgresql"):
+        return options
+    # A store that vanished from the network must fail a caller in seconds, not after the
+    # kernel's TCP timeouts (minutes): the hot path then serves from its caches and the spool.
+    connect_args = {
+        "connect_timeout": 3,
+        "tcp_user_timeout": 5000,  # ms a sent query may go unacknowledged
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
+    return {**options, "connect_args": connect_args}
 
 
 def _init_store(app: Flask) -> None:

@@ -56,6 +56,9 @@ class Settings:
     # Days raw visits are kept (older ones are deleted; report rollups keep their totals, and
     # reports by rarer dimensions then cover only the kept days); 0 keeps them all.
     visit_retention_days: int = 0
+    # Megabytes of visit spool files (instance/spool) kept on disk while the store is down;
+    # past that, visits are still redirected but no longer journalled (counted and logged).
+    spool_max_mb: int = 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -86,6 +89,8 @@ class Settings:
             raise ConfigError("TRACKER_POSTBACK_LOG_RETENTION_DAYS: must be 0 or more")
         if self.visit_retention_days < 0:
             raise ConfigError("TRACKER_VISIT_RETENTION_DAYS: must be 0 or more")
+        if self.spool_max_mb < 1:
+            raise ConfigError("TRACKER_SPOOL_MAX_MB: must be 1 or more")
 
     @property
     def zone(self) -> ZoneInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text, update
@@ -32,7 +33,8 @@ def is_reachable(session: DbSession) -> bool:
         session.execute(text("SELECT 1"))
         return True
     except Exception:
-        session.rollback()
+        with contextlib.suppress(Exception):  # the connection may be as dead as the store
+            session.rollback()
         return False
 
 

@@ -146,8 +146,17 @@ def _record(endpoint: str) -> PostbackOutcome | None:
         return with_retries(
             db.engine, lambda conn: handle_postback(conn, postback_request), time.sleep
         )
-    except OperationalError:
-        current_app.logger.exception("postback not recorded: the store is unavailable")
+    except OperationalError as exc:
+        # The postback log is in the store: this line is its only trace (the network retries
+        # on the 503; the query and body let a person replay it by hand if it does not).
+        current_app.logger.error(
+            "postback not recorded, store unavailable (%s): %s %s?%s body=%r",
+            str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else "error",
+            postback_request.method,
+            endpoint,
+            postback_request.raw_query[:2000],
+            postback_request.raw_body[:2000],
+        )
         return None
 
 

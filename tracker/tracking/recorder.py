@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     insert,
+    or_,
     select,
     true,
     update,
@@ -89,6 +90,24 @@ _CLICK = (
         # The latest click's time: report rollups rebuild the hour a late click lands in.
         clicked_at=bindparam("now", type_=VISIT.c.clicked_at.type),
         offer_id=bindparam("offer_id"),
+    )
+)
+
+# A click-through journalled while its visit was not stored: by click ID, and only when the
+# visit's latest click is older, so a click applied again by a replay is counted once.
+_CLICK_BY_CLICK_ID = (
+    update(VISIT)
+    .where(
+        VISIT.c.click_id == bindparam("b_click_id"),
+        or_(
+            VISIT.c.clicked_at.is_(None),
+            VISIT.c.clicked_at < bindparam("b_at", type_=VISIT.c.clicked_at.type),
+        ),
+    )
+    .values(
+        clicks=VISIT.c.clicks + 1,
+        clicked_at=bindparam("b_at", type_=VISIT.c.clicked_at.type),
+        offer_id=bindparam("b_offer_id"),
     )
 )
 
@@ -215,6 +234,16 @@ def record_click(engine: Engine, visit_id: int, offer_id: int | None, now: datet
     """Count a click-through on a visit: clicks + 1, first click time, the offer taken."""
     params = {"visit_id": visit_id, "offer_id": offer_id, "now": now}
     _with_retries(engine, lambda conn: conn.execute(_CLICK, params))
+
+
+def apply_clicks(engine: Engine, clicks: list[dict[str, Any]]) -> None:
+    """Count journalled click-throughs (``click_id``, ``offer_id``, ``clicked_at``) on their
+    stored visits, in one transaction; applying one twice counts it once."""
+    rows = [
+        {"b_click_id": c["click_id"], "b_offer_id": c["offer_id"], "b_at": c["clicked_at"]}
+        for c in clicks
+    ]
+    _with_retries(engine, lambda conn: conn.execute(_CLICK_BY_CLICK_ID, rows))
 
 
 def visit_exists(engine: Engine, click_id: str) -> bool:

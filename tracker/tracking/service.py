@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, RowMapping
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.models.events import VAR_COUNT
 from tracker.models.setup import RedirectMode
@@ -32,6 +33,7 @@ from tracker.tracking.enrich import (
     referrer_domain,
 )
 from tracker.tracking.geoip import GeoResolver
+from tracker.tracking.outage import StoreGate, StoreUnavailable
 from tracker.tracking.routing import Destination, PathRoute
 from tracker.tracking.snapshot import CampaignSnapshot, SnapshotCache
 from tracker.tracking.tokens import visit_tokens
@@ -55,11 +57,19 @@ class TrackingState:
     spool_dir: Path
     write_behind: bool = True
     writer: VisitWriter | None = None
+    spool_max_mb: int = 1024
+
+    @property
+    def gate(self) -> StoreGate:
+        """Whether this process takes the store to be up (shared by snapshots and writer)."""
+        return self.snapshots.gate
 
     def visit_writer(self, engine: Engine) -> VisitWriter:
         """This process's visit writer for the store behind ``engine``."""
         if self.writer is None:
-            self.writer = VisitWriter(engine, self.spool_dir)
+            self.writer = VisitWriter(
+                engine, self.spool_dir, self.gate, max_bytes=self.spool_max_mb * 2**20
+            )
         return self.writer
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -109,7 +119,15 @@ class AskClientHints:
     """Answer first with Critical-CH (the campaign wants exact model and OS version)."""
 
 
-VisitOutcome = Redirect | NotFound | AskClientHints
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The answer needs the store and it is down (e.g. a campaign this process never cached):
+    the visitor is asked to come back rather than sent nowhere."""
+
+    reason: str
+
+
+VisitOutcome = Redirect | NotFound | AskClientHints | Unavailable
 
 
 def _cost(snapshot: CampaignSnapshot, raw: str | None) -> Decimal:
@@ -125,7 +143,10 @@ def track_visit(
     state: TrackingState, engine: Engine, visit: VisitRequest, now: datetime
 ) -> VisitOutcome:
     """Record a campaign visit and choose where it goes (lander, else offer)."""
-    snapshot = state.snapshots.by_key(engine, visit.key)
+    try:
+        snapshot = state.snapshots.by_key(engine, visit.key)
+    except StoreUnavailable as exc:
+        return Unavailable(str(exc))
     if snapshot is None:
         return NotFound("unknown campaign")
     if (
@@ -183,7 +204,7 @@ def track_visit(
     routes = snapshot.routes
     facts = values
     if routes.needs_unique:  # only a flow with a rule on unique visits pays for this read
-        facts = {**values, "is_unique": is_unique_visit(engine, values)}
+        facts = {**values, "is_unique": _is_unique(state, engine, values)}
     route = routes.route(facts)
     destination: Destination | None = None
     mode = snapshot.redirect_mode
@@ -218,6 +239,18 @@ def track_visit(
     return Redirect(destination.url.render(tokens), mode, click_id)
 
 
+def _is_unique(state: TrackingState, engine: Engine, values: dict[str, Any]) -> bool:
+    # Without the store the visit is routed as a first visit; the stored flag is still
+    # computed exactly when the visit is stored.
+    if state.gate.down:
+        return True
+    try:
+        return is_unique_visit(engine, values)
+    except SQLAlchemyError as exc:
+        state.gate.failed(exc)
+        return True
+
+
 def await_visit(
     state: TrackingState | None, click_id: str, find: Callable[[], T | None]
 ) -> T | None:
@@ -243,11 +276,49 @@ def await_visit(
     return None
 
 
-def _find_visit(state: TrackingState, engine: Engine, click_id: str) -> RowMapping | None:
-    return await_visit(state, click_id, lambda: recorder.find_visit(engine, click_id))
+def _find_visit(state: TrackingState, engine: Engine, click_id: str) -> Mapping[str, Any] | None:
+    """The visit of ``click_id``: from the store, else (store down or slow) from this process's
+    visits not stored yet, which carry no ``id``. Raises ``StoreUnavailable`` when neither
+    can tell."""
+    gate = state.gate
+    if gate.down:
+        pending = state.writer.pending(click_id) if state.writer is not None else None
+        if pending is not None:
+            return pending
+        if not gate.may_try():
+            raise StoreUnavailable("the store is down and the visit is not in this process")
+    try:
+        found = await_visit(state, click_id, lambda: recorder.find_visit(engine, click_id))
+    except SQLAlchemyError as exc:
+        gate.failed(exc)
+        found = None
+        pending = state.writer.pending(click_id) if state.writer is not None else None
+        if pending is None:
+            raise StoreUnavailable(
+                "the store is down and the visit is not in this process"
+            ) from exc
+        return pending
+    gate.succeeded()
+    if found is None and state.writer is not None:
+        return state.writer.pending(click_id)  # still on its way to a slow store
+    return cast(Mapping[str, Any] | None, found)
 
 
-def _offer_path(snapshot: CampaignSnapshot, visit: RowMapping) -> PathRoute | None:
+def _record_click(
+    state: TrackingState, engine: Engine, visit: Mapping[str, Any], offer_id: int, now: datetime
+) -> None:
+    visit_id = visit.get("id")
+    if visit_id is not None and not state.gate.down:
+        try:
+            recorder.record_click(engine, visit_id, offer_id, now)
+            return
+        except SQLAlchemyError as exc:
+            state.gate.failed(exc)
+    # Not stored yet, or the store failed: journalled, counted once its visit is stored.
+    state.visit_writer(engine).submit_click(visit["click_id"], offer_id, now)
+
+
+def _offer_path(snapshot: CampaignSnapshot, visit: Mapping[str, Any]) -> PathRoute | None:
     routes = snapshot.routes
     path = routes.find_path(visit["rule"], visit["path"])
     if path is not None and path.offers:
@@ -262,7 +333,7 @@ def track_click(
     slot: int | None,
     now: datetime,
     campaign_key: str | None = None,
-) -> Redirect | NotFound:
+) -> Redirect | NotFound | Unavailable:
     """Record a lander's click-through on its visit and choose the offer (n-th, or by weight).
 
     ``click_ids`` are tried in order (the ``cid`` parameter, then the cookie). Without a known
@@ -270,16 +341,26 @@ def track_click(
     nothing recorded (there is no visit to count the click on).
     """
     visit = None
+    unavailable: StoreUnavailable | None = None
     for raw in click_ids:
         click_id = normalize_click_id(raw)
         if click_id is not None:
-            visit = _find_visit(state, engine, click_id)
+            try:
+                visit = _find_visit(state, engine, click_id)
+            except StoreUnavailable as exc:
+                unavailable = exc
+                continue
             if visit is not None:
                 break
-    if visit is None:
-        return _click_without_visit(state, engine, slot, campaign_key)
-
-    snapshot = state.snapshots.by_id(engine, visit["campaign_id"])
+    try:
+        if visit is None:
+            outcome = _click_without_visit(state, engine, slot, campaign_key)
+            if isinstance(outcome, NotFound) and unavailable is not None:
+                return Unavailable(str(unavailable))
+            return outcome
+        snapshot = state.snapshots.by_id(engine, visit["campaign_id"])
+    except StoreUnavailable as exc:
+        return Unavailable(str(exc))
     if snapshot is None:
         return NotFound("campaign gone")
     path = _offer_path(snapshot, visit)
@@ -288,7 +369,7 @@ def track_click(
     offer = (path.offer_at(slot) if slot is not None else None) or path.pick_offer()
     if offer is None:
         return NotFound("no live offer")
-    recorder.record_click(engine, visit["id"], offer.id, now)
+    _record_click(state, engine, visit, offer.id, now)
     lander = next((d for d in path.landers if d.id == visit["lander_id"]), None)
     tokens = visit_tokens(
         {**visit, "offer_id": offer.id},

@@ -4,6 +4,10 @@ A snapshot holds everything a visit of the campaign needs (traffic-source parame
 model, redirect mode, compiled routes and URL templates), so the hot path reads no setup row.
 The cache is dropped when the setup version counter (``tracker.store``) changes; the counter is
 read at most once per ``check_interval`` seconds, and on every cache miss.
+
+While the store is down (``StoreGate``), the cached snapshots keep serving as they are: the
+version check is skipped until the gate's back-off lets one caller probe, and that probe is
+bounded (connect timeout, statement timeout), so no visitor waits on a dead store.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.models.events import VAR_COUNT
@@ -32,11 +36,13 @@ from tracker.models.setup import (
     SetupVersion,
     TrafficSource,
 )
+from tracker.tracking.outage import StoreGate, StoreUnavailable
 from tracker.tracking.routing import RouteTable, compile_routes, referenced_ids
 
 log = logging.getLogger(__name__)
 
 MAX_NEGATIVE_ENTRIES = 10_000
+CHECK_STATEMENT_TIMEOUT_MS = 1000  # the version check is one indexed row: longer means trouble
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +200,10 @@ class SnapshotCache:
         check_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         account_zone: tzinfo = UTC,
+        gate: StoreGate | None = None,
     ) -> None:
         self.check_interval = check_interval
+        self.gate = gate or StoreGate()
         self.clock = clock
         self.account_zone = account_zone
         self._by_key: dict[str, CampaignSnapshot] = {}
@@ -206,7 +214,8 @@ class SnapshotCache:
         self._lock = threading.Lock()
 
     def by_key(self, engine: Engine, key: str) -> CampaignSnapshot | None:
-        """The campaign with this URL key, or None (unknown keys are remembered too)."""
+        """The campaign with this URL key, or None (unknown keys are remembered too); raises
+        ``StoreUnavailable`` when it is not cached and the store is down."""
         self._check_version(engine)
         snapshot = self._by_key.get(key)
         if snapshot is not None or key in self._unknown_keys:
@@ -225,15 +234,22 @@ class SnapshotCache:
         now = self.clock()
         if now - self._checked_at < self.check_interval:
             return
+        if not self.gate.may_try():
+            return  # known down, not yet time to probe: the cached campaigns go on serving
         try:
             with engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        text(f"SET LOCAL statement_timeout = {CHECK_STATEMENT_TIMEOUT_MS}")
+                    )
                 version = read_setup_version(conn)
         except SQLAlchemyError as exc:
             # The store is down: the cached campaigns keep redirecting (their visits are
-            # journalled by the writer and stored when it is back); asked again in a second.
+            # journalled by the writer and stored when it is back).
             self._checked_at = now
-            log.warning("setup version unreadable, serving cached campaigns: %s", exc)
+            self.gate.failed(exc)
             return
+        self.gate.succeeded()
         self._apply_version(version, now)
 
     def _apply_version(self, version: int, now: float) -> None:
@@ -248,10 +264,18 @@ class SnapshotCache:
     def _load(
         self, engine: Engine, *, key: str | None = None, ident: int | None = None
     ) -> CampaignSnapshot | None:
-        with engine.connect() as conn:
-            # The version is read first: a change made while loading is seen at the next check.
-            self._apply_version(read_setup_version(conn), self.clock())
-            snapshot = load_snapshot(conn, key=key, ident=ident, account_zone=self.account_zone)
+        if not self.gate.may_try():
+            raise StoreUnavailable("campaign not cached and the store is down")
+        try:
+            with engine.connect() as conn:
+                # The version is read first: a change made while loading is seen at the next
+                # check.
+                self._apply_version(read_setup_version(conn), self.clock())
+                snapshot = load_snapshot(conn, key=key, ident=ident, account_zone=self.account_zone)
+        except SQLAlchemyError as exc:
+            self.gate.failed(exc)
+            raise StoreUnavailable("campaign not cached and the store is down") from exc
+        self.gate.succeeded()
         with self._lock:
             if snapshot is None:
                 if key is not None and len(self._unknown_keys) < MAX_NEGATIVE_ENTRIES:

@@ -32,6 +32,7 @@ from tracker.tracking.service import (
     NotFound,
     Redirect,
     TrackingState,
+    Unavailable,
     VisitRequest,
     track_click,
     track_visit,
@@ -57,6 +58,7 @@ def _init_tracking(state: BlueprintSetupState) -> None:
         snapshots=SnapshotCache(account_zone=settings.zone),
         geo=GeoResolver.from_settings(settings),
         spool_dir=spool_dir,
+        spool_max_mb=settings.spool_max_mb,
         # Off under the test client by default: a test's next request expects the visit stored.
         write_behind=bool(app.config.get("TRACKING_WRITE_BEHIND", not app.testing)),
     )
@@ -88,6 +90,16 @@ def _page(template: str, status: int = 200, **context: object) -> Response:
 def _not_found(message: str) -> Response:
     response = _page("tracking/not_found.html", 404, message=message)
     response.headers["Cache-Control"] = NO_STORE
+    return response
+
+
+def _unavailable() -> Response:
+    # The store is down and this answer needs it: come back in a moment (never a 500).
+    response = _page(
+        "tracking/not_found.html", 503, title="Busy", message="Please try again in a moment."
+    )
+    response.headers["Cache-Control"] = NO_STORE
+    response.headers["Retry-After"] = "5"
     return response
 
 
@@ -165,6 +177,8 @@ def visit(key: str) -> Response:
         hints_retry=HINTS_RETRY_PARAM in args,
     )
     outcome = track_visit(tracking_state(), db.engine, visit_request, _now())
+    if isinstance(outcome, Unavailable):
+        return _unavailable()
     if isinstance(outcome, AskClientHints):
         response = _ask_client_hints()
     elif isinstance(outcome, NotFound):
@@ -205,6 +219,8 @@ def click(slot: int | None) -> Response:
         _now(),
         campaign_key=_campaign_hint(),
     )
+    if isinstance(outcome, Unavailable):
+        return _unavailable()
     if isinstance(outcome, NotFound):
         return _not_found("This visit is not known here, so there is no offer to go to.")
     return _redirect(outcome)
