@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 from werkzeug.routing import IntegerConverter
 
 from tracker.config import Settings
 from tracker.numbers import MAX_ID
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 
 class IdConverter(IntegerConverter):
@@ -22,19 +25,20 @@ class IdConverter(IntegerConverter):
 
 
 def client_ip() -> str:
-    """The visitor's IP: the socket's address, or with N trusted proxies the N-th
-    X-Forwarded-For entry from the right (entries further left are the client's to forge)."""
+    """The visitor's IP of the current request (see ``client_ip_of``)."""
     settings: Settings = current_app.config["SETTINGS"]
-    remote = request.remote_addr or ""
-    hops = settings.trusted_proxies
+    return client_ip_of(request.environ, settings.trusted_proxies)
+
+
+def client_ip_of(environ: WSGIEnvironment, hops: int) -> str:
+    """The visitor's IP: the socket's address, or with ``hops`` trusted proxies the N-th
+    X-Forwarded-For entry from the right (entries further left are the client's to forge)."""
+    remote: str = environ.get("REMOTE_ADDR") or ""
     if hops <= 0:
         return remote
-    forwarded = [
-        part.strip()
-        for header in request.headers.getlist("X-Forwarded-For")
-        for part in header.split(",")
-        if part.strip()
-    ]
+    # The server joins repeated X-Forwarded-For headers into one, comma-separated.
+    header: str = environ.get("HTTP_X_FORWARDED_FOR") or ""
+    forwarded = [stripped for part in header.split(",") if (stripped := part.strip())]
     if len(forwarded) < hops:
         return forwarded[0] if forwarded else remote
     return forwarded[-hops]

@@ -1,22 +1,31 @@
 """Tracking routes: ``/c/<key>`` (a campaign visit), ``/click`` and ``/click/<n>`` (a lander's
-click-through), and ``/go/<token>`` (the referrer-stripping hop of double meta refresh)."""
+click-through), and ``/go/<token>`` (the referrer-stripping hop of double meta refresh).
+
+They are served by the lean path (tracker/edge.py), ahead of Flask's request machinery: the
+handlers read the WSGI environ and answer an ``Answer``. The Flask routes stay registered and
+call the same handlers (``url_for``, the API description, and any request the lean path leaves
+to Flask, such as a malformed path)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.http import parse_cookie
 from werkzeug.urls import iri_to_uri
 
 from tracker.auth.sessions import public
 from tracker.config import Settings
 from tracker.conversions.worker import add_worker_job
+from tracker.edge import HTML, NO_STORE, Answer, lean_edge, path_parameter
 from tracker.extensions import db
 from tracker.models.setup import RedirectMode
+from tracker.numbers import MAX_ID
 from tracker.tracking.clickid import CLICK_COOKIE, CLICK_COOKIE_MAX_AGE
 from tracker.tracking.enrich import (
     ACCEPT_CH,
@@ -39,14 +48,19 @@ from tracker.tracking.service import (
 )
 from tracker.tracking.snapshot import SnapshotCache
 from tracker.tracking.writer import replay_spools
-from tracker.web import client_ip
+from tracker.web import client_ip_of
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 tracking_bp = Blueprint("tracking", __name__)
 
 EXTENSION = "tracking"
+ENDPOINTS = "tracking.endpoints"
 HINTS_RETRY_PARAM = "_ch"  # marks the one reload of a campaign URL that asked for client hints
 HOP_MAX_AGE = 600  # seconds a double-meta hop link stays valid
-NO_STORE = "no-store, no-cache, must-revalidate, max-age=0"
+UNKNOWN_LINK = "This link is not known here."
+EXPIRED_HOP = "This link has expired or is not one of ours."
 
 
 @tracking_bp.record_once
@@ -70,6 +84,13 @@ def _init_tracking(state: BlueprintSetupState) -> None:
     # The background worker stores what a dead process's spool file still holds.
     add_worker_job(app, "visit spool replay", replay, every=30.0)
 
+    endpoints = app.extensions[ENDPOINTS] = TrackingEndpoints(app)
+    edge = lean_edge(app)
+    edge.add("/c/", endpoints.visit_route, prefix=True)
+    edge.add("/click", endpoints.click_route)
+    edge.add("/click/", endpoints.click_slot_route, prefix=True)
+    edge.add("/go/", endpoints.hop, prefix=True)
+
 
 def tracking_state(app: Flask | None = None) -> TrackingState:
     """The process's tracking state (snapshot cache, GeoIP readers) of this app."""
@@ -77,59 +98,12 @@ def tracking_state(app: Flask | None = None) -> TrackingState:
     return state
 
 
-def _hop_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="tracking.double-meta")
+def _endpoints() -> TrackingEndpoints:
+    endpoints: TrackingEndpoints = current_app.extensions[ENDPOINTS]
+    return endpoints
 
 
-def _page(template: str, status: int = 200, **context: object) -> Response:
-    # Rendered without the app's context processors: visitors need no session or layout.
-    body = current_app.jinja_env.get_template(template).render(**context)
-    return Response(body, status=status, mimetype="text/html")
-
-
-def _not_found(message: str) -> Response:
-    response = _page("tracking/not_found.html", 404, message=message)
-    response.headers["Cache-Control"] = NO_STORE
-    return response
-
-
-def _unavailable() -> Response:
-    # The store is down and this answer needs it: come back in a moment (never a 500).
-    response = _page(
-        "tracking/not_found.html", 503, title="Busy", message="Please try again in a moment."
-    )
-    response.headers["Cache-Control"] = NO_STORE
-    response.headers["Retry-After"] = "5"
-    return response
-
-
-def _redirect(outcome: Redirect) -> Response:
-    url = outcome.url if outcome.url.isascii() else iri_to_uri(outcome.url)
-    if outcome.mode is RedirectMode.META:
-        response = _page("tracking/meta.html", url=url, strip_referrer=False)
-    elif outcome.mode is RedirectMode.DOUBLE_META:
-        hop = "/go/" + _hop_serializer().dumps(url)
-        response = _page("tracking/meta.html", url=hop, strip_referrer=True)
-        response.headers["Referrer-Policy"] = "no-referrer"
-    else:
-        response = Response(status=302, headers={"Location": url})
-    response.headers["Cache-Control"] = NO_STORE
-    return response
-
-
-def _set_click_cookie(response: Response, click_id: str) -> None:
-    # Written by hand: a click ID is URL-safe, and werkzeug's generic cookie writer is a
-    # measurable share of a redirect's time. Max-Age alone: every current browser honours it.
-    settings: Settings = current_app.config["SETTINGS"]
-    secure = "; Secure" if settings.secure_cookies or request.is_secure else ""
-    response.headers.add(
-        "Set-Cookie",
-        f"{CLICK_COOKIE}={click_id}; Max-Age={CLICK_COOKIE_MAX_AGE}; Path=/; HttpOnly"
-        f"{secure}; SameSite=Lax",
-    )
-
-
-def _client_hints(environ: dict[str, Any]) -> ClientHints:
+def _client_hints(environ: WSGIEnvironment) -> ClientHints:
     ua = environ.get("HTTP_SEC_CH_UA")
     if ua is None:
         return NO_HINTS
@@ -152,56 +126,196 @@ def _latin1_to_text(value: str) -> str:
         return value
 
 
+def query_values(environ: WSGIEnvironment) -> dict[str, str]:
+    """The query string's parameters, the first value of each, decoded as Flask's
+    ``request.args`` decodes them (undecodable bytes stay percent-encoded)."""
+    query: str = environ.get("QUERY_STRING", "")
+    if not query:
+        return {}
+    if not query.isascii():
+        query = query.encode("latin-1").decode(errors="replace")
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"):
+        if name not in values:
+            values[name] = value
+    return values
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_HEAD_ANSWER = (("Cache-Control", NO_STORE), ("Content-Type", HTML))
+
+
+class TrackingEndpoints:
+    """The tracking endpoints' handlers, bound to one app's store, settings and templates
+    (read at start-up: the lean path has no application context)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.config = app.config
+        self.state: TrackingState = app.extensions[EXTENSION]
+        with app.app_context():
+            self.engine = db.engine
+        self.hops = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="tracking.double-meta")
+
+    # --- the routes of the lean path: (environ, the path's parameter) ------------------------
+
+    def visit_route(self, environ: WSGIEnvironment, key: str) -> Answer:
+        """``/c/<key>``."""
+        return self.visit(environ, key)
+
+    def click_route(self, environ: WSGIEnvironment, _rest: str) -> Answer:
+        """``/click``."""
+        return self.click(environ, None)
+
+    def click_slot_route(self, environ: WSGIEnvironment, slot: str) -> Answer | None:
+        """``/click/<int:slot>``; anything but digits is Flask's to answer (its 404)."""
+        if not (slot.isascii() and slot.isdigit()):
+            return None
+        number = int(slot)
+        return self.click(environ, number if number <= MAX_ID else 0)
+
+    # --- the handlers ------------------------------------------------------------------------
+
+    def visit(self, environ: WSGIEnvironment, key: str) -> Answer:
+        """Record a visit of a campaign URL and answer with its redirect."""
+        if environ["REQUEST_METHOD"] == "HEAD":  # link checkers and previews are not visitors
+            return Answer(200, list(_HEAD_ANSWER))
+        if len(key) > 32 or not key.isprintable():
+            return self._not_found(UNKNOWN_LINK)
+        settings: Settings = self.config["SETTINGS"]
+        args = query_values(environ)
+        visit_request = VisitRequest(
+            key=key,
+            params=args,
+            ip=normalize_ip(client_ip_of(environ, settings.trusted_proxies)),
+            user_agent=_latin1_to_text(environ.get("HTTP_USER_AGENT", "")),
+            accept_language=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
+            referrer=_latin1_to_text(environ.get("HTTP_REFERER", "")),
+            hints=_client_hints(environ),
+            hints_retry=HINTS_RETRY_PARAM in args,
+        )
+        outcome = track_visit(self.state, self.engine, visit_request, _now())
+        if isinstance(outcome, Unavailable):
+            return self._unavailable()
+        if isinstance(outcome, AskClientHints):
+            answer = self._ask_client_hints(environ)
+        elif isinstance(outcome, NotFound):
+            if outcome.click_id is None:
+                return self._not_found(UNKNOWN_LINK)
+            answer = self._not_found("There is nothing to show here right now.")
+            self._set_click_cookie(answer, environ, outcome.click_id)
+        else:
+            answer = self._redirect(outcome)
+            self._set_click_cookie(answer, environ, outcome.click_id)
+        answer.headers.append(("Accept-CH", ACCEPT_CH))
+        return answer
+
+    def click(self, environ: WSGIEnvironment, slot: int | None) -> Answer:
+        """Record a lander's click-through on its visit and answer with the offer's redirect."""
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return Answer(200, list(_HEAD_ANSWER))
+        args = query_values(environ)
+        cookie = parse_cookie(environ).get(CLICK_COOKIE) if "HTTP_COOKIE" in environ else None
+        campaign = args.get("campaign")
+        outcome = track_click(
+            self.state,
+            self.engine,
+            (args.get("cid"), cookie),
+            slot,
+            _now(),
+            campaign_key=campaign
+            if campaign and len(campaign) <= 32 and campaign.isprintable()
+            else None,
+        )
+        if isinstance(outcome, Unavailable):
+            return self._unavailable()
+        if isinstance(outcome, NotFound):
+            return self._not_found("This visit is not known here, so there is no offer to go to.")
+        return self._redirect(outcome)
+
+    def hop(self, environ: WSGIEnvironment, token: str) -> Answer:
+        """The second page of a double meta refresh: no referrer leaves it."""
+        try:
+            url = self.hops.loads(token, max_age=HOP_MAX_AGE)
+        except BadSignature:
+            return self._not_found(EXPIRED_HOP)
+        if not isinstance(url, str):
+            return self._not_found(EXPIRED_HOP)
+        answer = self._page("tracking/meta.html", url=url, strip_referrer=True)
+        answer.headers.append(("Referrer-Policy", "no-referrer"))
+        answer.headers.append(("Cache-Control", NO_STORE))
+        return answer
+
+    # --- answers -----------------------------------------------------------------------------
+
+    def _page(self, template: str, status: int = 200, **context: object) -> Answer:
+        # Rendered without the app's context processors: visitors need no session or layout.
+        body = self.app.jinja_env.get_template(template).render(**context)
+        return Answer(status, [("Content-Type", HTML)], body.encode())
+
+    def _not_found(self, message: str) -> Answer:
+        answer = self._page("tracking/not_found.html", 404, message=message)
+        answer.headers.append(("Cache-Control", NO_STORE))
+        return answer
+
+    def _unavailable(self) -> Answer:
+        # The store is down and this answer needs it: come back in a moment (never a 500).
+        answer = self._page(
+            "tracking/not_found.html", 503, title="Busy", message="Please try again in a moment."
+        )
+        answer.headers.append(("Cache-Control", NO_STORE))
+        answer.headers.append(("Retry-After", "5"))
+        return answer
+
+    def _redirect(self, outcome: Redirect) -> Answer:
+        url = outcome.url if outcome.url.isascii() else iri_to_uri(outcome.url)
+        if outcome.mode is RedirectMode.META:
+            answer = self._page("tracking/meta.html", url=url, strip_referrer=False)
+        elif outcome.mode is RedirectMode.DOUBLE_META:
+            hop = "/go/" + self.hops.dumps(url)
+            answer = self._page("tracking/meta.html", url=hop, strip_referrer=True)
+            answer.headers.append(("Referrer-Policy", "no-referrer"))
+        else:
+            answer = Answer(302, [("Location", url), ("Content-Type", HTML)])
+        answer.headers.append(("Cache-Control", NO_STORE))
+        return answer
+
+    def _set_click_cookie(self, answer: Answer, environ: WSGIEnvironment, click_id: str) -> None:
+        # Written by hand: a click ID is URL-safe, and a generic cookie writer is a measurable
+        # share of a redirect's time. Max-Age alone: every current browser honours it.
+        settings: Settings = self.config["SETTINGS"]
+        secure = settings.secure_cookies or environ.get("wsgi.url_scheme") in ("https", "wss")
+        answer.headers.append(
+            (
+                "Set-Cookie",
+                f"{CLICK_COOKIE}={click_id}; Max-Age={CLICK_COOKIE_MAX_AGE}; Path=/; HttpOnly"
+                f"{'; Secure' if secure else ''}; SameSite=Lax",
+            )
+        )
+
+    def _ask_client_hints(self, environ: WSGIEnvironment) -> Answer:
+        # Chromium retries at once with the hints; any browser that does not reloads this once.
+        query = environ.get("QUERY_STRING", "")
+        path = "/" + path_parameter(environ.get("PATH_INFO", "")).lstrip("/")
+        again = f"{path}?{query + '&' if query else ''}{HINTS_RETRY_PARAM}=1"
+        answer = self._page("tracking/meta.html", url=again, strip_referrer=False)
+        answer.headers.append(("Critical-CH", CRITICAL_CH))
+        answer.headers.append(("Vary", CRITICAL_CH))
+        answer.headers.append(("Cache-Control", NO_STORE))
+        return answer
+
+
+# --- the Flask routes: the same handlers, for url_for and what the lean path leaves to Flask ---
 
 
 @tracking_bp.get("/c/<key>")
 @public
 def visit(key: str) -> Response:
     """Record a visit of a campaign URL and send the visitor on to its lander or offer."""
-    if request.method == "HEAD":  # link checkers and previews are not visitors
-        return Response(status=200, headers={"Cache-Control": NO_STORE})
-    if len(key) > 32 or not key.isprintable():
-        return _not_found("This link is not known here.")
-    environ = request.environ  # read directly: the hot path reads many headers
-    args = request.args
-    visit_request = VisitRequest(
-        key=key,
-        params=args,
-        ip=normalize_ip(client_ip()),
-        user_agent=_latin1_to_text(environ.get("HTTP_USER_AGENT", "")),
-        accept_language=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
-        referrer=_latin1_to_text(environ.get("HTTP_REFERER", "")),
-        hints=_client_hints(environ),
-        hints_retry=HINTS_RETRY_PARAM in args,
-    )
-    outcome = track_visit(tracking_state(), db.engine, visit_request, _now())
-    if isinstance(outcome, Unavailable):
-        return _unavailable()
-    if isinstance(outcome, AskClientHints):
-        response = _ask_client_hints()
-    elif isinstance(outcome, NotFound):
-        if outcome.click_id is None:
-            return _not_found("This link is not known here.")
-        response = _not_found("There is nothing to show here right now.")
-        _set_click_cookie(response, outcome.click_id)
-    else:
-        response = _redirect(outcome)
-        _set_click_cookie(response, outcome.click_id)
-    response.headers["Accept-CH"] = ACCEPT_CH
-    return response
-
-
-def _ask_client_hints() -> Response:
-    # Chromium retries at once with the hints; any browser that does not reloads this page once.
-    query = request.query_string.decode("latin-1")
-    again = f"{request.path}?{query + '&' if query else ''}{HINTS_RETRY_PARAM}=1"
-    response = _page("tracking/meta.html", url=again, strip_referrer=False)
-    response.headers["Critical-CH"] = CRITICAL_CH
-    response.headers["Vary"] = CRITICAL_CH
-    response.headers["Cache-Control"] = NO_STORE
-    return response
+    return _endpoints().visit(request.environ, key).to_flask()
 
 
 @tracking_bp.get("/click", defaults={"slot": None})
@@ -209,39 +323,11 @@ def _ask_client_hints() -> Response:
 @public
 def click(slot: int | None) -> Response:
     """Record a lander's click-through on its visit and send the visitor to the offer."""
-    if request.method == "HEAD":
-        return Response(status=200, headers={"Cache-Control": NO_STORE})
-    outcome = track_click(
-        tracking_state(),
-        db.engine,
-        (request.args.get("cid"), request.cookies.get(CLICK_COOKIE)),
-        slot,
-        _now(),
-        campaign_key=_campaign_hint(),
-    )
-    if isinstance(outcome, Unavailable):
-        return _unavailable()
-    if isinstance(outcome, NotFound):
-        return _not_found("This visit is not known here, so there is no offer to go to.")
-    return _redirect(outcome)
-
-
-def _campaign_hint() -> str | None:
-    key = request.args.get("campaign")
-    return key if key and len(key) <= 32 and key.isprintable() else None
+    return _endpoints().click(request.environ, slot).to_flask()
 
 
 @tracking_bp.get("/go/<token>")
 @public
 def double_meta_hop(token: str) -> Response:
     """The second page of a double meta refresh: no referrer leaves it."""
-    try:
-        url = _hop_serializer().loads(token, max_age=HOP_MAX_AGE)
-    except BadSignature:
-        return _not_found("This link has expired or is not one of ours.")
-    if not isinstance(url, str):
-        return _not_found("This link has expired or is not one of ours.")
-    response = _page("tracking/meta.html", url=url, strip_referrer=True)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = NO_STORE
-    return response
+    return _endpoints().hop(request.environ, token).to_flask()
