@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
+from sqlalchemy.dialects import sqlite
+
 from tracker.models.setup import RedirectMode
+from tracker.models.types import UTCDateTime
 from tracker.tracking.clickid import new_click_id, normalize_click_id
+from tracker.tracking.recorder import _sqlite_utc_text
 from tracker.tracking.routing import WeightedChoice, compile_routes
 from tracker.tracking.tokens import (
     KNOWN_TOKENS,
@@ -164,3 +171,34 @@ def test_campaign_path_is_taken_whatever_its_weight() -> None:
     )
     route = routes.route({})
     assert route is not None and route.offer is not None and route.offer.id == 2
+
+
+def test_sqlite_time_text_is_what_sqlalchemy_would_store() -> None:
+    dialect = sqlite.dialect()
+    processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    paris = timezone(timedelta(hours=2))
+    for moment in (
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still written out
+        datetime(2026, 11, 29, 8, 39, 19, 864646, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, tzinfo=paris),
+        None,
+    ):
+        assert _sqlite_utc_text(moment) == processor(moment)
+    with pytest.raises(ValueError):
+        _sqlite_utc_text(datetime(2026, 1, 1))  # naive: refused, as UTCDateTime refuses it
+
+
+def test_a_forked_child_never_reuses_the_parents_random_bytes() -> None:
+    new_click_id()  # the parent has read a chunk of randomness
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next click ID, sent to the parent
+        os.write(write, new_click_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    parent = new_click_id()
+    assert child[10:] != parent[10:]  # their 80 random bits differ

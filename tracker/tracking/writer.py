@@ -54,17 +54,22 @@ CLICK_MARK = b'{"kind":"click"'  # how a click line of the journal starts
 _TIMES = ("created_at", "clicked_at", "unique_since")
 
 
+# Made once: json.dumps with options builds an encoder per call.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(values: dict[str, Any]) -> bytes:
-    """One visit as a spool line."""
-    return (json.dumps(values, default=_json_default, separators=(",", ":")) + "\n").encode()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot spool {type(value).__name__}")
+    """One visit as a spool line: its times and cost written as text up front (no encoder
+    callback per value), read back by ``decode``."""
+    line = dict(values)
+    for name in _TIMES:
+        moment = line.get(name)
+        if moment is not None:
+            line[name] = moment.isoformat()
+    cost = line.get("cost")
+    if cost is not None:
+        line["cost"] = str(cost)
+    return (_JSON.encode(line) + "\n").encode()
 
 
 def encode_click(click_id: str, offer_id: int | None, at: datetime) -> bytes:

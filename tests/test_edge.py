@@ -1,0 +1,74 @@
+"""The lean path in front of Flask: the tracking endpoints answer from the WSGI environ, any
+other request (and a malformed tracking path) goes on to Flask, and a crash is answered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tracker.edge import LeanEdge
+from tracker.models import Campaign
+from tracker.tracking import views as tracking_views
+
+
+def test_the_tracking_endpoints_are_served_ahead_of_flask(
+    app: Flask, client: FlaskClient, make_campaign: Callable[..., Campaign]
+) -> None:
+    assert isinstance(app.wsgi_app, LeanEdge)
+    campaign = make_campaign()
+    # No session is opened, so no session cookie and no Vary: Cookie; the click cookie is set.
+    response = client.get(f"/c/{campaign.key}")
+    assert response.status_code == 302
+    assert "Vary" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Length"] == "0"
+    assert [c.split("=")[0] for c in response.headers.getlist("Set-Cookie")] == ["cid"]
+
+
+def test_the_flask_route_answers_with_the_same_handler(
+    app: Flask, make_campaign: Callable[..., Campaign]
+) -> None:
+    campaign = make_campaign()
+    with app.test_request_context(f"/c/{campaign.key}?zone=7"):
+        response = app.full_dispatch_request()
+    assert response.status_code == 302
+    assert response.headers["Set-Cookie"].startswith("cid=")
+    assert "Accept-CH" in response.headers
+
+
+def test_what_the_lean_path_does_not_serve_goes_to_flask(
+    client: FlaskClient, make_campaign: Callable[..., Campaign]
+) -> None:
+    campaign = make_campaign()
+    assert client.post(f"/c/{campaign.key}").status_code == 405
+    options = client.open(f"/c/{campaign.key}", method="OPTIONS")
+    assert options.status_code == 200 and "GET" in options.headers["Allow"]
+    assert client.get(f"/c/{campaign.key}/").status_code == 404
+    assert client.get("/click/x1").status_code == 404  # not a number: Flask's 404 page
+    head = client.head(f"/c/{campaign.key}")
+    assert head.status_code == 200 and head.data == b""
+
+
+def test_a_crash_in_the_lean_path_is_logged_and_answered_500(
+    client: FlaskClient,
+    make_campaign: Callable[..., Campaign],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    campaign = make_campaign()
+
+    def broken(*_args: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tracking_views, "track_visit", broken)
+    with caplog.at_level(logging.ERROR, logger="tracker.edge"):
+        response = client.get(f"/c/{campaign.key}")
+    assert response.status_code == 500
+    assert b"Something went wrong" in response.data
+    assert any("boom" in (r.exc_text or "") for r in caplog.records)
+    monkeypatch.undo()
+    assert client.get(f"/c/{campaign.key}").status_code == 302  # and the next one is served
