@@ -3,7 +3,9 @@ referrer, and GeoIP with MaxMind's test databases and the iptocc fallback."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import random
 from pathlib import Path
 
 import pytest
@@ -213,10 +215,27 @@ def test_client_hints_that_contradict_the_user_agent_are_ignored() -> None:
         ("", ""),
         (None, ""),
         ("1.2.3.4.5", ""),
+        ("256.1.1.1", ""),
+        ("01.2.3.4", ""),  # leading zeros: refused, as ipaddress refuses them
+        ("0.0.0.0", "0.0.0.0"),
+        ("255.255.255.255", "255.255.255.255"),
+        ("1.2.3.\u0664", ""),  # a non-ASCII digit is no IPv4 octet
     ],
 )
 def test_ip_addresses_are_validated_and_canonical(raw: str | None, expected: str) -> None:
     assert normalize_ip(raw) == expected
+
+
+def test_the_dotted_quad_shortcut_agrees_with_ipaddress() -> None:
+    rng = random.Random(5)
+    parts = ["0", "00", "01", "1", "9", "10", "99", "100", "199", "249", "255", "256", "300"]
+    for _ in range(20_000):
+        raw = ".".join(rng.choice(parts) for _ in range(rng.choice((3, 4, 4, 5))))
+        try:
+            expected = str(ipaddress.ip_address(raw))
+        except ValueError:
+            expected = ""
+        assert normalize_ip(raw) == expected, raw
 
 
 @pytest.mark.parametrize(
