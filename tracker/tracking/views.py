@@ -145,6 +145,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _campaign_hint(args: dict[str, str]) -> str | None:
+    key = args.get("campaign")
+    return key if key and len(key) <= 32 and key.isprintable() else None
+
+
 _HEAD_ANSWER = (("Cache-Control", NO_STORE), ("Content-Type", HTML))
 
 
@@ -219,16 +224,13 @@ class TrackingEndpoints:
             return Answer(200, list(_HEAD_ANSWER))
         args = query_values(environ)
         cookie = parse_cookie(environ).get(CLICK_COOKIE) if "HTTP_COOKIE" in environ else None
-        campaign = args.get("campaign")
         outcome = track_click(
             self.state,
             self.engine,
             (args.get("cid"), cookie),
             slot,
             _now(),
-            campaign_key=campaign
-            if campaign and len(campaign) <= 32 and campaign.isprintable()
-            else None,
+            campaign_key=_campaign_hint(args),
         )
         if isinstance(outcome, Unavailable):
             return self._unavailable()
