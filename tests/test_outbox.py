@@ -23,11 +23,12 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from tests.test_postback import add_visit
-from tracker.conversions import outbox
+from tracker import store
+from tracker.conversions import outbox, worker
 from tracker.conversions.outbox import RetryPolicy, claim_due, deliver_due
 from tracker.conversions.worker import prune_postback_log, run_worker
 from tracker.models import Campaign, OutboxMessage, PostbackLog, TrafficSource, Visit
@@ -493,6 +494,37 @@ def test_the_worker_loop_stops_when_asked(app: Flask) -> None:
 def _log_at(db: Session, when: datetime) -> None:
     db.add(PostbackLog(created_at=when, result="malformed", http_status=400, reason="old"))
     db.commit()
+
+
+def test_the_worker_checkpoints_the_wal_so_that_requests_need_not(
+    app: Flask,
+    client: FlaskClient,
+    db: Session,
+    forwarding_visit: Callable[..., Visit],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = db.get_bind()
+    assert isinstance(engine, Engine)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no WAL to checkpoint by hand")
+    with engine.connect() as conn:  # every connection leaves checkpoints alone up to the bound
+        pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert pages == store.WAL_AUTOCHECKPOINT_PAGES
+    visit = forwarding_visit("")
+    for n in range(20):
+        assert client.get(f"/postback?cid={visit.click_id}&txid={n}").status_code == 200
+    db.rollback()
+    done: list[store.Checkpoint | None] = []
+
+    def spy(engine: Engine) -> store.Checkpoint | None:
+        done.append(store.checkpoint_wal(engine))
+        return done[-1]
+
+    monkeypatch.setattr(worker, "checkpoint_wal", spy)
+    run_worker(app, threading.Event(), policy=FAST, once=True)
+    [checkpoint] = done
+    assert checkpoint is not None and not checkpoint.busy
+    assert checkpoint.wal_pages > 0 and checkpoint.copied_pages == checkpoint.wal_pages
 
 
 def test_old_postback_log_rows_are_deleted(app: Flask, db: Session) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text, update
@@ -11,9 +12,20 @@ from tracker.extensions import DbSession
 from tracker.models.setup import SetupVersion
 from tracker.models.types import utcnow
 
+# SQLite copies the WAL back into the database (a checkpoint, with its fsyncs) inside the commit
+# that makes the WAL reach ``wal_autocheckpoint`` pages: by default every 1,000 pages, about every
+# hundred postbacks, one request paid for it while holding its web worker. The background worker
+# checkpoints every second instead (``checkpoint_wal``); a commit only checkpoints when the WAL
+# has grown this far, which bounds it when no worker runs (``serve --no-worker`` and no
+# ``tracker worker`` beside it) or the worker cannot keep up.
+WAL_AUTOCHECKPOINT_PAGES = 16_000  # about 64 MB of 4 KB pages
+# After a checkpoint the WAL file is cut back to this size, so a burst does not keep its disk.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 
 def configure_engine(engine: Engine) -> None:
-    """SQLite: WAL (readers never block the writer), NORMAL sync, a busy timeout, foreign keys."""
+    """SQLite: WAL (readers never block the writer), NORMAL sync, a busy timeout, foreign keys,
+    and checkpoints left to the background worker up to a bound."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -24,7 +36,29 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What one WAL checkpoint did: pages in the WAL, pages copied back, whether it was cut short
+    by a writer or reader."""
+
+    wal_pages: int
+    copied_pages: int
+    busy: bool
+
+
+def checkpoint_wal(engine: Engine) -> Checkpoint | None:
+    """SQLite: copy the WAL back into the database without waiting for readers or writers
+    (``PASSIVE``); None on other stores."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as conn:
+        busy, wal_pages, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    return Checkpoint(wal_pages=max(wal_pages, 0), copied_pages=max(copied, 0), busy=bool(busy))
 
 
 def is_reachable(session: DbSession) -> bool:
