@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import closing
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -151,3 +155,39 @@ def test_serve_shuts_down_gracefully_on_sigterm(fresh_env: dict[str, str]) -> No
         err = _stop(process)
     assert process.returncode == 0, err
     assert "Shutting down" in err or "Handling signal: term" in err
+
+
+def _rows_in_the_database_file(database: Path, table: str) -> int:
+    """Rows of ``table`` in the database file alone, not counting what still waits in its WAL."""
+    alone = database.with_name("copy-without-wal.db")
+    shutil.copyfile(database, alone)
+    with closing(sqlite3.connect(alone)) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_serve_checkpoints_the_wal_beside_the_requests(fresh_env: dict[str, str]) -> None:
+    subprocess.run([_tracker(), "db", "upgrade"], env=fresh_env, check=True, capture_output=True)
+    database = Path(fresh_env["TRACKER_INSTANCE_PATH"]) / "tracker.db"
+    port = free_port()
+    # No background worker: the web processes alone keep the WAL short.
+    process = subprocess.Popen(
+        [_tracker(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-worker"],
+        env=fresh_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        for n in range(30):  # unknown click IDs: each one a postback log row, nothing else
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/postback?cid=nosuch{n:09d}")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+        deadline = time.monotonic() + 15
+        while _rows_in_the_database_file(database, "postback_log") < 30:
+            assert time.monotonic() < deadline, "the WAL was not checkpointed"
+            time.sleep(0.5)
+    finally:
+        err = _stop(process)
+    assert process.returncode == 0, err

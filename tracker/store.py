@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,12 +15,14 @@ from tracker.extensions import DbSession
 from tracker.models.setup import SetupVersion
 from tracker.models.types import utcnow
 
+log = logging.getLogger(__name__)
+
 # SQLite copies the WAL back into the database (a checkpoint, with its fsyncs) inside the commit
 # that makes the WAL reach ``wal_autocheckpoint`` pages: by default every 1,000 pages, about every
-# hundred postbacks, one request paid for it while holding its web worker. The background worker
-# checkpoints every second instead (``checkpoint_wal``); a commit only checkpoints when the WAL
-# has grown this far, which bounds it when no worker runs (``serve --no-worker`` and no
-# ``tracker worker`` beside it) or the worker cannot keep up.
+# hundred postbacks, one request paid for it while holding its web worker. Instead, a thread of
+# each `tracker serve` web process (``start_checkpointer``) and the background worker checkpoint
+# every second, beside the requests; a commit only checkpoints when the WAL has grown this far,
+# which bounds it under any other server (``gunicorn wsgi:app``) or when they cannot keep up.
 WAL_AUTOCHECKPOINT_PAGES = 16_000  # about 64 MB of 4 KB pages
 # After a checkpoint the WAL file is cut back to this size, so a burst does not keep its disk.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -59,6 +64,28 @@ def checkpoint_wal(engine: Engine) -> Checkpoint | None:
     with engine.connect() as conn:
         busy, wal_pages, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
     return Checkpoint(wal_pages=max(wal_pages, 0), copied_pages=max(copied, 0), busy=bool(busy))
+
+
+CHECKPOINT_EVERY = 1.0  # seconds between two WAL checkpoints beside the requests
+
+
+def start_checkpointer(engine: Engine, every: float = CHECKPOINT_EVERY) -> threading.Thread | None:
+    """SQLite: a daemon thread of this process that checkpoints the WAL every ``every`` seconds
+    (sqlite3 lets go of the GIL while it copies, so requests go on); None on other stores."""
+    if engine.dialect.name != "sqlite":
+        return None
+
+    def run() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                checkpoint_wal(engine)
+            except Exception:  # a locked or vanished file: the next round tries again
+                log.warning("WAL checkpoint failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+    thread.start()
+    return thread
 
 
 def is_reachable(session: DbSession) -> bool:

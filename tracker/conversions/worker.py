@@ -27,13 +27,12 @@ from tracker.config import Settings
 from tracker.conversions.outbox import DEFAULT_POLICY, RetryPolicy, deliver_due, purge_postback_log
 from tracker.extensions import db
 from tracker.models.types import utcnow
-from tracker.store import checkpoint_wal
+from tracker.store import CHECKPOINT_EVERY, checkpoint_wal
 
 log = logging.getLogger(__name__)
 
 JOBS_EXTENSION = "worker_jobs"
 PURGE_EVERY = 3600.0  # seconds between two prunings of the postback log
-CHECKPOINT_EVERY = 1.0  # seconds between two WAL checkpoints (SQLite)
 ERROR_PAUSE = 5.0  # seconds to wait after a job failed (the store may be restarting)
 
 
@@ -72,7 +71,8 @@ def prune_postback_log(app: Flask) -> int:
 
 
 def checkpoint_job(app: Flask) -> int:
-    """Copy SQLite's WAL back into the database, so no web request has to (see tracker.store)."""
+    """Copy SQLite's WAL back into the database, so no web request has to (see tracker.store):
+    the worker's own writes, and those of web processes that run no checkpointer of their own."""
     done = checkpoint_wal(db.engine)
     if done is not None and done.busy:
         log.debug("WAL checkpoint cut short: %d of %d pages", done.copied_pages, done.wal_pages)
