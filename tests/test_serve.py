@@ -55,6 +55,12 @@ def _tracker() -> str:
     return str(Path(sys.executable).with_name("tracker"))
 
 
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [_tracker(), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def _stop(process: subprocess.Popen[Any]) -> str:
     process.send_signal(signal.SIGTERM)
     try:
@@ -67,13 +73,7 @@ def _stop(process: subprocess.Popen[Any]) -> str:
 
 def test_quickstart_serves_on_sqlite_with_an_admin_login(fresh_env: dict[str, str]) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [_tracker(), "quickstart", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        env=fresh_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(fresh_env, "quickstart", "--bind", f"127.0.0.1:{port}", "--workers", "1")
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
         login_page = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)
@@ -142,13 +142,7 @@ def test_readme_first_command_reaches_a_populated_dashboard(fresh_env: dict[str,
 def test_serve_shuts_down_gracefully_on_sigterm(fresh_env: dict[str, str]) -> None:
     subprocess.run([_tracker(), "db", "upgrade"], env=fresh_env, check=True, capture_output=True)
     port = free_port()
-    process = subprocess.Popen(
-        [_tracker(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        env=fresh_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(fresh_env, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2")
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
     finally:
@@ -170,12 +164,8 @@ def test_serve_checkpoints_the_wal_beside_the_requests(fresh_env: dict[str, str]
     database = Path(fresh_env["TRACKER_INSTANCE_PATH"]) / "tracker.db"
     port = free_port()
     # No background worker: the web processes alone keep the WAL short.
-    process = subprocess.Popen(
-        [_tracker(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-worker"],
-        env=fresh_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = _start(
+        fresh_env, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-worker"
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
