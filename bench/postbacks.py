@@ -393,7 +393,7 @@ def prepare_store(
 ) -> float:
     """Migrate the store and fill it with ``visits`` visits; seconds spent seeding."""
     from flask_migrate import upgrade
-    from sqlalchemy import create_engine, func, insert, make_url, select, text
+    from sqlalchemy import create_engine, delete, func, insert, make_url, select, text
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" and not reuse:
@@ -419,7 +419,7 @@ def prepare_store(
         upgrade(directory=app.extensions["migrate"].directory)
         have = db.session.scalar(select(func.count()).select_from(Visit)) or 0
         if reuse and have >= visits:
-            db.session.execute(Conversion.__table__.delete())
+            db.session.execute(delete(Conversion).execution_options(synchronize_session=False))
             db.session.commit()
             say(f"reusing {have:,} visits")
             return 0.0
@@ -457,8 +457,7 @@ def prepare_store(
         engine = db.engine
         now = datetime.now(UTC)
         rng = random.Random(1)
-        table = Visit.__table__
-        statement = insert(table)
+        statement = insert(Visit)
         for start in range(have, visits, BATCH):
             rows = []
             for n in range(start, min(start + BATCH, visits)):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import ApiClient
 from tests.test_auth import csrf_token
 from tests.test_postback import add_visit, conversions, log_rows
+from tracker.conversions.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS
 from tracker.models import (
     Campaign,
     ConversionType,
@@ -267,6 +268,28 @@ def test_upload_without_rows(client: FlaskClient, login: Callable[..., User], te
     response = _upload(client, text)
     assert response.status_code == 400
     assert "no rows" in response.text
+
+
+def test_upload_of_too_many_rows_or_too_many_fields(
+    client: FlaskClient, db: Session, login: Callable[..., User], visit: Visit
+) -> None:
+    login("buyer")
+    many = "\n".join(f"{visit.click_id},1,T{n}" for n in range(MAX_UPLOAD_ROWS + 1))
+    response = _upload(client, many)
+    assert response.status_code == 400
+    assert f"at most {MAX_UPLOAD_ROWS} rows" in response.text.lower()
+    wide = _upload(client, f"cid,payout\n{visit.click_id},1\n{visit.click_id},2,W2")
+    assert wide.status_code == 400
+    assert "3 fields where the header has 2" in wide.text
+    assert conversions(db) == []
+
+
+def test_upload_of_a_file_too_large(client: FlaskClient, login: Callable[..., User]) -> None:
+    login("buyer")
+    big = io.BytesIO(b"x" * (MAX_UPLOAD_BYTES + 1))
+    response = _upload(client, csv_file=(big, "big.csv"))
+    assert response.status_code == 400
+    assert "larger than 5 mb" in response.text.lower()
 
 
 def test_upload_of_a_file_that_is_not_utf8(client: FlaskClient, login: Callable[..., User]) -> None:

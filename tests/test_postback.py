@@ -15,7 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker.conversions.params import parse_payout, read_click_id, resolve_status
-from tracker.conversions.services import counted_conversion, counted_revenue
+from tracker.conversions.services import (
+    counted_conversion,
+    counted_revenue,
+    ip_allowed,
+    secret_matches,
+)
 from tracker.models import (
     AffiliateNetwork,
     Campaign,
@@ -573,6 +578,54 @@ def test_allowed_ips_behind_a_trusted_proxy(
     )
     assert (forged.status_code, real.status_code) == (403, 200)
     assert log_rows(db)[-1]["ip"] == "198.51.100.7"
+
+
+def test_a_network_without_a_secret_takes_postbacks_with_or_without_a_key(
+    client: FlaskClient, db: Session, network_visit: Callable[..., Visit]
+) -> None:
+    v = network_visit(postback_secret=None)
+    assert client.get(f"/postback?cid={v.click_id}&txid=1").status_code == 200
+    assert client.get(f"/postback?cid={v.click_id}&txid=2&key=anything").status_code == 200
+    assert len(conversions(db)) == 2
+
+
+@pytest.mark.parametrize(
+    ("expected", "given", "ok"),
+    [
+        ("s3cret", "s3cret", True),
+        ("s3cret", "S3CRET", False),  # a secret is compared exactly
+        ("s3cret", "s3cret ", False),
+        ("s3cret", "", False),
+        ("s3cret", None, False),
+        ("", None, True),
+        (None, "x", True),
+        ("clé-ü", "clé-ü", True),
+    ],
+)
+def test_secret_matches(expected: str | None, given: str | None, ok: bool) -> None:
+    assert secret_matches(expected, given) is ok
+
+
+@pytest.mark.parametrize(
+    ("allowed", "ip", "ok"),
+    [
+        ([], "198.51.100.1", True),  # no list: every source
+        (["203.0.113.0/24"], "203.0.113.255", True),
+        (["203.0.113.0/24"], "203.0.114.0", False),
+        (["203.0.113.7"], "203.0.113.7", True),  # a bare address is a /32
+        (["203.0.113.7/24"], "203.0.113.200", True),  # host bits set: the network is meant
+        ([" 203.0.113.0/24 "], "203.0.113.1", True),
+        (["203.0.113.0/24"], "::ffff:203.0.113.9", True),  # IPv4 seen through an IPv6 socket
+        (["2001:db8::/32"], "2001:db8:ffff::1", True),
+        (["2001:db8::/32"], "203.0.113.1", False),
+        (["not-a-cidr", "203.0.113.0/24"], "203.0.113.1", True),  # a bad entry is skipped
+        (["not-a-cidr"], "203.0.113.1", False),  # only bad entries: nobody, not everybody
+        (["203.0.113.0/24"], "not-an-ip", False),
+        (["203.0.113.0/24"], "", False),
+    ],
+)
+def test_allowed_ips_entries_and_addresses(allowed: list[str], ip: str, ok: bool) -> None:
+    assert ip_allowed(allowed, ip) is ok
 
 
 # --- pixel and script ----------------------------------------------------------------------------

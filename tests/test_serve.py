@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import closing
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,12 @@ def _tracker() -> str:
     return str(Path(sys.executable).with_name("tracker"))
 
 
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [_tracker(), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def _stop(process: subprocess.Popen[Any]) -> str:
     process.send_signal(signal.SIGTERM)
     try:
@@ -63,13 +73,7 @@ def _stop(process: subprocess.Popen[Any]) -> str:
 
 def test_quickstart_serves_on_sqlite_with_an_admin_login(fresh_env: dict[str, str]) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [_tracker(), "quickstart", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        env=fresh_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(fresh_env, "quickstart", "--bind", f"127.0.0.1:{port}", "--workers", "1")
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
         login_page = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)
@@ -138,16 +142,42 @@ def test_readme_first_command_reaches_a_populated_dashboard(fresh_env: dict[str,
 def test_serve_shuts_down_gracefully_on_sigterm(fresh_env: dict[str, str]) -> None:
     subprocess.run([_tracker(), "db", "upgrade"], env=fresh_env, check=True, capture_output=True)
     port = free_port()
-    process = subprocess.Popen(
-        [_tracker(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        env=fresh_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(fresh_env, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2")
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process)
     finally:
         err = _stop(process)
     assert process.returncode == 0, err
     assert "Shutting down" in err or "Handling signal: term" in err
+
+
+def _rows_in_the_database_file(database: Path, table: str) -> int:
+    """Rows of ``table`` in the database file alone, not counting what still waits in its WAL."""
+    alone = database.with_name("copy-without-wal.db")
+    shutil.copyfile(database, alone)
+    with closing(sqlite3.connect(alone)) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_serve_checkpoints_the_wal_beside_the_requests(fresh_env: dict[str, str]) -> None:
+    subprocess.run([_tracker(), "db", "upgrade"], env=fresh_env, check=True, capture_output=True)
+    database = Path(fresh_env["TRACKER_INSTANCE_PATH"]) / "tracker.db"
+    port = free_port()
+    # No background worker: the web processes alone keep the WAL short.
+    process = _start(
+        fresh_env, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-worker"
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        for n in range(30):  # unknown click IDs: each one a postback log row, nothing else
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/postback?cid=nosuch{n:09d}")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+        deadline = time.monotonic() + 15
+        while _rows_in_the_database_file(database, "postback_log") < 30:
+            assert time.monotonic() < deadline, "the WAL was not checkpointed"
+            time.sleep(0.5)
+    finally:
+        err = _stop(process)
+    assert process.returncode == 0, err

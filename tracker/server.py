@@ -43,6 +43,7 @@ def run_server(
         from tracker.conversions.worker import gunicorn_hooks
 
         options.update(gunicorn_hooks())
+    options["post_worker_init"] = _start_checkpointer
     options.update(extra or {})
 
     class TrackerServer(BaseApplication):
@@ -56,3 +57,13 @@ def run_server(
             return create_app()
 
     TrackerServer().run()
+
+
+def _start_checkpointer(worker: Any) -> None:
+    """In each web worker, after the fork: SQLite's WAL checkpoints beside the requests."""
+    from tracker.extensions import db
+    from tracker.store import start_checkpointer
+
+    app: Flask = worker.wsgi
+    with app.app_context():
+        start_checkpointer(db.engine)

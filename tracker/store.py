@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text, update
@@ -11,9 +15,22 @@ from tracker.extensions import DbSession
 from tracker.models.setup import SetupVersion
 from tracker.models.types import utcnow
 
+log = logging.getLogger(__name__)
+
+# SQLite copies the WAL back into the database (a checkpoint, with its fsyncs) inside the commit
+# that makes the WAL reach ``wal_autocheckpoint`` pages: by default every 1,000 pages, about every
+# hundred postbacks, one request paid for it while holding its web worker. Instead, a thread of
+# each `tracker serve` web process (``start_checkpointer``) and the background worker checkpoint
+# every second, beside the requests; a commit only checkpoints when the WAL has grown this far,
+# which bounds it under any other server (``gunicorn wsgi:app``) or when they cannot keep up.
+WAL_AUTOCHECKPOINT_PAGES = 16_000  # about 64 MB of 4 KB pages
+# After a checkpoint the WAL file is cut back to this size, so a burst does not keep its disk.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 
 def configure_engine(engine: Engine) -> None:
-    """SQLite: WAL (readers never block the writer), NORMAL sync, a busy timeout, foreign keys."""
+    """SQLite: WAL (readers never block the writer), NORMAL sync, a busy timeout, foreign keys,
+    and checkpoints left to the background worker up to a bound."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -24,7 +41,51 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What one WAL checkpoint did: pages in the WAL, pages copied back, whether it was cut short
+    by a writer or reader."""
+
+    wal_pages: int
+    copied_pages: int
+    busy: bool
+
+
+def checkpoint_wal(engine: Engine) -> Checkpoint | None:
+    """SQLite: copy the WAL back into the database without waiting for readers or writers
+    (``PASSIVE``); None on other stores."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as conn:
+        busy, wal_pages, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    return Checkpoint(wal_pages=max(wal_pages, 0), copied_pages=max(copied, 0), busy=bool(busy))
+
+
+CHECKPOINT_EVERY = 1.0  # seconds between two WAL checkpoints beside the requests
+
+
+def start_checkpointer(engine: Engine, every: float = CHECKPOINT_EVERY) -> threading.Thread | None:
+    """SQLite: a daemon thread of this process that checkpoints the WAL every ``every`` seconds
+    (sqlite3 lets go of the GIL while it copies, so requests go on); None on other stores."""
+    if engine.dialect.name != "sqlite":
+        return None
+
+    def run() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                checkpoint_wal(engine)
+            except Exception:  # a locked or vanished file: the next round tries again
+                log.warning("WAL checkpoint failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+    thread.start()
+    return thread
 
 
 def is_reachable(session: DbSession) -> bool:

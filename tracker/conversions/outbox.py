@@ -5,6 +5,11 @@ A row is claimed by one conditional UPDATE (status pending, or a claim whose lea
 due now) that also moves ``next_attempt_at`` past the lease: of two workers only one matches.
 PostgreSQL first skips rows another worker has locked (``FOR UPDATE SKIP LOCKED``). A worker
 that dies mid-send leaves a claim that expires, so nothing is lost: the next worker sends it.
+
+One conversion's forwards go strictly in id order (approved before its chargeback): a row is due
+only when no earlier row of its conversion is still pending, retrying or being sent, so a pass
+claims at most one row per conversion and a later row waits out an earlier one's back-off. An
+earlier row that failed for good (every attempt spent) no longer holds the later ones back.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
+from sqlalchemy.orm import aliased
 
 from tracker.extensions import DbSession
 from tracker.models.events import OutboxMessage, PostbackLog
@@ -74,15 +80,29 @@ class Answer:
     error: str = ""
 
 
+_EARLIER = aliased(OutboxMessage)
+
+
+def _first_of_its_conversion() -> ColumnElement[bool]:
+    """SQL: no earlier forward of the same conversion is still waiting or in flight."""
+    return ~exists().where(
+        _EARLIER.conversion_id == OutboxMessage.conversion_id,
+        _EARLIER.id < OutboxMessage.id,
+        _EARLIER.status.in_((PENDING, SENDING)),
+    )
+
+
 def claim_due(
     session: DbSession, now: datetime, limit: int = 20, policy: RetryPolicy = DEFAULT_POLICY
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due rows for this worker and commit the claim."""
+    """Claim up to ``limit`` due rows (the oldest waiting one of each conversion) for this
+    worker and commit the claim."""
     due = (
         select(OutboxMessage.id)
         .where(
             OutboxMessage.status.in_((PENDING, SENDING)),
             OutboxMessage.next_attempt_at <= now,
+            _first_of_its_conversion(),
         )
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
@@ -99,6 +119,8 @@ def claim_due(
                 OutboxMessage.id == message_id,
                 OutboxMessage.status.in_((PENDING, SENDING)),
                 OutboxMessage.next_attempt_at <= now,
+                # Checked again: an earlier failed row may have been put back (retried by hand).
+                _first_of_its_conversion(),
             )
             .values(
                 status=SENDING,

@@ -1,5 +1,6 @@
-"""The background worker: forwards conversions from the outbox, prunes the postback log, and
-runs any job another part of the tracker adds (``add_worker_job``).
+"""The background worker: forwards conversions from the outbox, prunes the postback log,
+checkpoints SQLite's WAL off the request path, and runs any job another part of the tracker adds
+(``add_worker_job``).
 
 ``tracker worker`` runs it alone; ``tracker serve`` starts it as a child process of gunicorn's
 master (``gunicorn_hooks``) and stops it on shutdown. The worker is the edge of its own work:
@@ -26,6 +27,7 @@ from tracker.config import Settings
 from tracker.conversions.outbox import DEFAULT_POLICY, RetryPolicy, deliver_due, purge_postback_log
 from tracker.extensions import db
 from tracker.models.types import utcnow
+from tracker.store import CHECKPOINT_EVERY, checkpoint_wal
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,28 @@ def prune_postback_log(app: Flask) -> int:
     return purged
 
 
+def checkpoint_job(app: Flask) -> int:
+    """Copy SQLite's WAL back into the database, so no web request has to (see tracker.store):
+    the worker's own writes, and those of web processes that run no checkpointer of their own."""
+    done = checkpoint_wal(db.engine)
+    if done is not None and done.busy:
+        log.debug("WAL checkpoint cut short: %d of %d pages", done.copied_pages, done.wal_pages)
+    # Never "busy": checkpointing again at once would only compete with the writers; the next
+    # one comes after CHECKPOINT_EVERY whatever this one copied.
+    return 0
+
+
 def worker_jobs(app: Flask, policy: RetryPolicy = DEFAULT_POLICY) -> list[WorkerJob]:
-    """The outbox (every second when idle, at once when busy), pruning, and added jobs."""
+    """The outbox (every second when idle, at once when busy), pruning, the WAL checkpoint on
+    SQLite, and added jobs."""
     own = [
         WorkerJob("outbox", lambda a: forward_conversions(a, policy), 1.0),
         WorkerJob("postback log retention", prune_postback_log, PURGE_EVERY),
     ]
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    if sqlite:
+        own.append(WorkerJob("WAL checkpoint", checkpoint_job, CHECKPOINT_EVERY))
     return own + list(app.extensions.get(JOBS_EXTENSION, []))
 
 

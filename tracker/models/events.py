@@ -100,7 +100,8 @@ class Conversion(Base):
 
     __tablename__ = "conversion"
     __table_args__ = (
-        Index("ix_conversion_click_txid_et", "click_id", "txid", "et"),
+        # No index on (click_id, txid, et): a visit's conversions are found by visit_id (a click
+        # ID is one visit), and every index is one more page written by each postback's commit.
         Index("ix_conversion_campaign_visit_at", "campaign_id", "visit_at"),
         Index("ix_conversion_workspace_created", "workspace_id", "created_at"),
     )
