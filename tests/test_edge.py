@@ -7,11 +7,14 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from tests.test_postback import add_visit
 from tracker.edge import LeanEdge
-from tracker.models import Campaign
+from tracker.models import Campaign, Conversion
 from tracker.tracking import views as tracking_views
 
 
@@ -72,3 +75,31 @@ def test_a_crash_in_the_lean_path_is_logged_and_answered_500(
     assert any("boom" in (r.exc_text or "") for r in caplog.records)
     monkeypatch.undo()
     assert client.get(f"/c/{campaign.key}").status_code == 302  # and the next one is served
+
+
+def test_conversion_endpoints_are_served_ahead_of_flask_and_posts_through_it(
+    app: Flask, client: FlaskClient, db: Session, make_campaign: Callable[..., Campaign]
+) -> None:
+    through_flask: list[str] = []
+    app.before_request(lambda: through_flask.append(request.path) and None)
+    visit = add_visit(db, make_campaign())
+    response = client.get("/postback", query_string={"cid": visit.click_id, "txid": "A"})
+    assert response.status_code == 200 and response.text == "recorded\n"
+    assert response.headers["X-Conversion-Result"] == "recorded"
+    pixel = client.get("/conversion.gif", query_string={"cid": visit.click_id, "txid": "B"})
+    script = client.get("/conversion.js", query_string={"cid": visit.click_id, "txid": "C"})
+    assert pixel.mimetype == "image/gif" and script.mimetype == "application/javascript"
+    assert "Vary" not in response.headers and "Set-Cookie" not in response.headers
+    assert through_flask == []
+    # A body to parse, or an answer in JSON: Flask's route, the same handler.
+    form = client.post("/postback", data={"cid": visit.click_id, "txid": "D"})
+    as_json = client.get(
+        "/postback",
+        query_string={"cid": visit.click_id, "txid": "E"},
+        headers={"Accept": "application/json"},
+    )
+    assert form.text == "recorded\n"
+    assert as_json.json is not None and as_json.json["result"] == "recorded"
+    assert through_flask == ["/postback", "/postback"]
+    stored = db.scalars(select(Conversion.txid).order_by(Conversion.id)).all()
+    assert stored == ["A", "B", "C", "D", "E"]

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from flask import Response
 from werkzeug.http import HTTP_STATUS_CODES
@@ -57,6 +58,21 @@ Handler = Callable[["WSGIEnvironment", str], Answer | None]
 def path_parameter(raw: str) -> str:
     """A path segment as Flask's router reads it (WSGI's latin-1 text holds UTF-8 bytes)."""
     return raw if raw.isascii() else raw.encode("latin-1").decode(errors="replace")
+
+
+def query_values(environ: WSGIEnvironment) -> dict[str, str]:
+    """The query string's parameters, the first value of each, decoded as Flask's
+    ``request.args`` decodes them (undecodable bytes stay percent-encoded)."""
+    query: str = environ.get("QUERY_STRING", "")
+    if not query:
+        return {}
+    if not query.isascii():
+        query = query.encode("latin-1").decode(errors="replace")
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"):
+        if name not in values:
+            values[name] = value
+    return values
 
 
 class LeanEdge:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -24,6 +27,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_cookie
 from wtforms import SelectChoice
 
 from tracker.auth.sessions import current_membership, public, role_required
@@ -55,28 +59,43 @@ from tracker.conversions.upload import (
     parse_csv,
     upload_conversions,
 )
+from tracker.edge import NO_STORE, Answer, lean_edge, query_values
 from tracker.extensions import csrf, db
 from tracker.models.users import Role
 from tracker.numbers import parse_id, parse_page
 from tracker.setup.variables import NO_NAMES, named_sub_ids, sub_id_names
 from tracker.tracking.clickid import CLICK_COOKIE
 from tracker.tracking.enrich import normalize_ip
-from tracker.web import client_ip
+from tracker.web import client_ip, client_ip_of
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 conversions_bp = Blueprint("conversions", __name__)
 
 POSTBACK_MAX_BODY = 64 * 1024  # a postback is a few parameters; anything bigger is refused
 PAGE_SIZE = 100
-NO_STORE = "no-store, no-cache, must-revalidate, max-age=0"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 RESULT_HEADER = "X-Conversion-Result"
+ENDPOINTS = "conversions.endpoints"
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+SCRIPT_TYPE = "application/javascript; charset=utf-8"
+
+log = logging.getLogger(__name__)
 
 
 @conversions_bp.record_once
 def _init_conversions(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
     # Pixels and postbacks come from other sites and servers: no session, no CSRF token.
     for view in (postback, conversion_pixel, conversion_script):
         csrf.exempt(view)
+    endpoints = app.extensions[ENDPOINTS] = ConversionEndpoints(app)
+    edge = lean_edge(app)
+    edge.add("/postback", endpoints.postback_route)
+    edge.add("/conversion.gif", endpoints.pixel_route)
+    edge.add("/conversion.js", endpoints.script_route)
 
 
 def _settings() -> Settings:
@@ -84,41 +103,41 @@ def _settings() -> Settings:
     return settings
 
 
+def _endpoints() -> ConversionEndpoints:
+    endpoints: ConversionEndpoints = current_app.extensions[ENDPOINTS]
+    return endpoints
+
+
 # --- tracking endpoints --------------------------------------------------------------------------
 
 
-def _read_request(endpoint: str) -> PostbackRequest:
-    """The call's parameters (query string, then a form or JSON body over it) as plain values."""
-    query_pairs = list(request.args.items(multi=True))
-    body_pairs: list[tuple[str, str]] = []
-    raw_body = ""
+@dataclass(frozen=True, slots=True)
+class Body:
+    """What a POST carried: its parameters, its text for the log, or why it was not read."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    raw: str = ""
     problem: str | None = None
-    problem_status = 400
-    if request.method == "POST":
-        request.max_content_length = POSTBACK_MAX_BODY
-        try:
-            data = request.get_data(cache=True)
-            raw_body = data.decode("utf-8", "replace")
-            if request.is_json:
-                body_pairs, problem = _json_pairs(data)
-            elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-                body_pairs = list(request.form.items(multi=True))
-        except RequestEntityTooLarge:
-            problem, problem_status = f"body larger than {POSTBACK_MAX_BODY // 1024} KB", 413
-    ip = client_ip()
-    return PostbackRequest(
-        endpoint=endpoint,
-        method=request.method[:8],
-        ip=normalize_ip(ip) or ip[:45],
-        raw_query=request.query_string.decode("utf-8", "replace"),
-        raw_body=raw_body,
-        values=first_values(body_pairs + query_pairs),
-        received_at=now_utc(),
-        default_currency=_settings().currency,
-        cookie_click_id=request.cookies.get(CLICK_COOKIE) if endpoint != POSTBACK else None,
-        problem=problem,
-        problem_status=problem_status,
-    )
+    problem_status: int = 400
+
+
+NO_BODY = Body()
+
+
+def _read_body() -> Body:
+    """A POST's form or JSON body (Flask parses it: only POSTs reach this, through Flask)."""
+    request.max_content_length = POSTBACK_MAX_BODY
+    try:
+        data = request.get_data(cache=True)
+        raw = data.decode("utf-8", "replace")
+        if request.is_json:
+            pairs, problem = _json_pairs(data)
+            return Body(pairs, raw, problem)
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            return Body(list(request.form.items(multi=True)), raw)
+        return Body([], raw)
+    except RequestEntityTooLarge:
+        return Body(problem=f"body larger than {POSTBACK_MAX_BODY // 1024} KB", problem_status=413)
 
 
 def _json_pairs(data: bytes) -> tuple[list[tuple[str, str]], str | None]:
@@ -139,27 +158,6 @@ def _json_pairs(data: bytes) -> tuple[list[tuple[str, str]], str | None]:
     return pairs, None
 
 
-def _record(endpoint: str) -> PostbackOutcome | None:
-    """Run a postback through the service and commit; None when the store is unreachable."""
-    postback_request = _read_request(endpoint)
-    try:
-        return with_retries(
-            db.engine, lambda conn: handle_postback(conn, postback_request), time.sleep
-        )
-    except OperationalError as exc:
-        # The postback log is in the store: this line is its only trace (the network retries
-        # on the 503; the query and body let a person replay it by hand if it does not).
-        current_app.logger.error(
-            "postback not recorded, store unavailable (%s): %s %s?%s body=%r",
-            str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else "error",
-            postback_request.method,
-            endpoint,
-            postback_request.raw_query[:2000],
-            postback_request.raw_body[:2000],
-        )
-        return None
-
-
 def _wants_json() -> bool:
     if request.is_json:
         return True
@@ -169,63 +167,155 @@ def _wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > 0
 
 
-@conversions_bp.route("/postback", methods=["GET", "POST"])
-@public
-def postback() -> Response:
-    """Record a conversion an affiliate network reports (query string, form or JSON body)."""
-    if request.method == "HEAD":  # link checkers: nothing to record
-        return Response(status=200, headers={"Cache-Control": NO_STORE})
-    outcome = _record(POSTBACK)
-    if outcome is None:
-        status, result, reason = 503, "unavailable", "the store is unavailable; retry later"
-    else:
-        status, result, reason = outcome.http_status, outcome.result, outcome.reason
-    if _wants_json():
-        body = json.dumps(
-            {
+_HEAD_ANSWER = (("Cache-Control", NO_STORE),)
+
+
+class ConversionEndpoints:
+    """The handlers of ``/postback``, ``/conversion.gif`` and ``/conversion.js``, bound to one
+    app's store and settings (read at start-up: the lean path has no application context).
+
+    A GET or HEAD is answered on the lean path (tracker/edge.py), ahead of Flask's request
+    machinery; a POST (a body to parse) and a postback that asks for JSON go through Flask's
+    routes, which call the same handlers."""
+
+    def __init__(self, app: Flask) -> None:
+        self.settings: Settings = app.config["SETTINGS"]
+        with app.app_context():
+            self.engine = db.engine
+
+    # --- the routes of the lean path ---------------------------------------------------------
+
+    def postback_route(self, environ: WSGIEnvironment, _rest: str) -> Answer | None:
+        """``GET /postback``; one that asks for JSON is left to Flask's content negotiation."""
+        if "json" in environ.get("HTTP_ACCEPT", ""):
+            return None
+        return self.postback(environ, NO_BODY, wants_json=False)
+
+    def pixel_route(self, environ: WSGIEnvironment, _rest: str) -> Answer:
+        """``GET /conversion.gif``."""
+        return self.pixel(environ)
+
+    def script_route(self, environ: WSGIEnvironment, _rest: str) -> Answer:
+        """``GET /conversion.js``."""
+        return self.script(environ)
+
+    # --- the handlers ------------------------------------------------------------------------
+
+    def postback(self, environ: WSGIEnvironment, body: Body, *, wants_json: bool) -> Answer:
+        """Record a network's conversion and answer with the result, as text or JSON."""
+        if environ["REQUEST_METHOD"] == "HEAD":  # link checkers: nothing to record
+            return Answer(200, list(_HEAD_ANSWER))
+        outcome = self._record(environ, POSTBACK, body)
+        if outcome is None:
+            status, result, reason = 503, "unavailable", "the store is unavailable; retry later"
+        else:
+            status, result, reason = outcome.http_status, outcome.result, outcome.reason
+        if wants_json:
+            document = {
                 "result": result,
                 "reason": reason,
                 "conversion_id": outcome.conversion_id if outcome else None,
             }
+            answer = Answer(status, [("Content-Type", JSON)], json.dumps(document).encode())
+        else:
+            text = f"{result}: {reason}\n" if reason else f"{result}\n"
+            answer = Answer(status, [("Content-Type", TEXT)], text.encode())
+        answer.headers += [("Cache-Control", NO_STORE), (RESULT_HEADER, result)]
+        if status == 503:
+            answer.headers.append(("Retry-After", "60"))
+        return answer
+
+    def pixel(self, environ: WSGIEnvironment) -> Answer:
+        """Record a conversion from an image pixel; a GIF whatever the result."""
+        result = self._record_quietly(environ, PIXEL)
+        headers = [("Content-Type", "image/gif"), ("Cache-Control", NO_STORE)]
+        return Answer(200, [*headers, (RESULT_HEADER, result)], GIF)
+
+    def script(self, environ: WSGIEnvironment) -> Answer:
+        """Record a conversion from a script tag; a comment of JavaScript whatever the result."""
+        result = self._record_quietly(environ, SCRIPT)
+        headers = [("Content-Type", SCRIPT_TYPE), ("Cache-Control", NO_STORE)]
+        return Answer(
+            200, [*headers, (RESULT_HEADER, result)], f"/* conversion: {result} */\n".encode()
         )
-        response = Response(body, status=status, mimetype="application/json")
-    else:
-        text = f"{result}: {reason}\n" if reason else f"{result}\n"
-        response = Response(text, status=status, mimetype="text/plain")
-    response.headers["Cache-Control"] = NO_STORE
-    response.headers[RESULT_HEADER] = result
-    if status == 503:
-        response.headers["Retry-After"] = "60"
-    return response
+
+    # --- the work ------------------------------------------------------------------------------
+
+    def _record_quietly(self, environ: WSGIEnvironment, endpoint: str) -> str:
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return "ok"
+        outcome = self._record(environ, endpoint, NO_BODY)
+        return outcome.result if outcome else "unavailable"
+
+    def _read_request(self, environ: WSGIEnvironment, endpoint: str, body: Body) -> PostbackRequest:
+        """The call's parameters (query string, then a form or JSON body over it)."""
+        ip = client_ip_of(environ, self.settings.trusted_proxies)
+        cookie = None
+        if endpoint != POSTBACK and "HTTP_COOKIE" in environ:
+            cookie = parse_cookie(environ).get(CLICK_COOKIE)
+        raw_query: str = environ.get("QUERY_STRING", "")
+        if not raw_query.isascii():
+            raw_query = raw_query.encode("latin-1").decode("utf-8", "replace")
+        return PostbackRequest(
+            endpoint=endpoint,
+            method=environ["REQUEST_METHOD"][:8],
+            ip=normalize_ip(ip) or ip[:45],
+            raw_query=raw_query,
+            raw_body=body.raw,
+            values=first_values([*body.pairs, *query_values(environ).items()]),
+            received_at=now_utc(),
+            default_currency=self.settings.currency,
+            cookie_click_id=cookie,
+            problem=body.problem,
+            problem_status=body.problem_status,
+        )
+
+    def _record(
+        self, environ: WSGIEnvironment, endpoint: str, body: Body
+    ) -> PostbackOutcome | None:
+        """Run a postback through the service and commit; None when the store is unreachable."""
+        postback_request = self._read_request(environ, endpoint, body)
+        try:
+            return with_retries(
+                self.engine, lambda conn: handle_postback(conn, postback_request), time.sleep
+            )
+        except OperationalError as exc:
+            # The postback log is in the store: this line is its only trace (the network
+            # retries on the 503; the query and body let a person replay it by hand if not).
+            log.error(
+                "postback not recorded, store unavailable (%s): %s %s?%s body=%r",
+                str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else "error",
+                postback_request.method,
+                endpoint,
+                postback_request.raw_query[:2000],
+                postback_request.raw_body[:2000],
+            )
+            return None
+
+
+# --- the Flask routes: the same handlers, for POST bodies, JSON answers and url_for ------------
+
+
+@conversions_bp.route("/postback", methods=["GET", "POST"])
+@public
+def postback() -> Response:
+    """Record a conversion an affiliate network reports (query string, form or JSON body)."""
+    body = _read_body() if request.method == "POST" else NO_BODY
+    return _endpoints().postback(request.environ, body, wants_json=_wants_json()).to_flask()
 
 
 @conversions_bp.get("/conversion.gif")
 @public
 def conversion_pixel() -> Response:
     """Record a conversion from an image pixel (click ID from ``cid`` or the cookie); a GIF."""
-    result = "ok"
-    if request.method != "HEAD":
-        outcome = _record(PIXEL)
-        result = outcome.result if outcome else "unavailable"
-    response = Response(GIF, status=200, mimetype="image/gif")
-    response.headers["Cache-Control"] = NO_STORE
-    response.headers[RESULT_HEADER] = result
-    return response
+    return _endpoints().pixel(request.environ).to_flask()
 
 
 @conversions_bp.get("/conversion.js")
 @public
 def conversion_script() -> Response:
     """Record a conversion from a script tag on a thank-you page; answers JavaScript."""
-    result = "ok"
-    if request.method != "HEAD":
-        outcome = _record(SCRIPT)
-        result = outcome.result if outcome else "unavailable"
-    body = f"/* conversion: {result} */\n"
-    response = Response(body, status=200, mimetype="application/javascript")
-    response.headers["Cache-Control"] = NO_STORE
-    response.headers[RESULT_HEADER] = result
-    return response
+    return _endpoints().script(request.environ).to_flask()
 
 
 # --- pages ---------------------------------------------------------------------------------------

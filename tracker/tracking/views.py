@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
-from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
@@ -22,7 +21,7 @@ from werkzeug.urls import iri_to_uri
 from tracker.auth.sessions import public
 from tracker.config import Settings
 from tracker.conversions.worker import add_worker_job
-from tracker.edge import HTML, NO_STORE, Answer, lean_edge, path_parameter
+from tracker.edge import HTML, NO_STORE, Answer, lean_edge, path_parameter, query_values
 from tracker.extensions import db
 from tracker.models.setup import RedirectMode
 from tracker.numbers import MAX_ID
@@ -124,21 +123,6 @@ def _latin1_to_text(value: str) -> str:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return value
-
-
-def query_values(environ: WSGIEnvironment) -> dict[str, str]:
-    """The query string's parameters, the first value of each, decoded as Flask's
-    ``request.args`` decodes them (undecodable bytes stay percent-encoded)."""
-    query: str = environ.get("QUERY_STRING", "")
-    if not query:
-        return {}
-    if not query.isascii():
-        query = query.encode("latin-1").decode(errors="replace")
-    values: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"):
-        if name not in values:
-            values[name] = value
-    return values
 
 
 def _now() -> datetime:
