@@ -331,6 +331,8 @@ def test_page_form_and_result(
     assert final and final.group(1).startswith("https://lp.example/?cid=")
     assert final.group(1).endswith("&c=GB")
     assert "20:00 (Europe/Paris)" in page  # what the office-hours rule saw
+    # The source's own name for its variable, not var1.
+    assert re.search(r"<tr><th>zone</th><td class=\"mono\">12</td></tr>", answer.text)
     assert visit_count(db) == 0
 
 

@@ -128,13 +128,6 @@ def list_conversions(
     return [dict(row) for row in rows], total
 
 
-def sub_ids(row: dict[str, Any]) -> list[tuple[str, str]]:
-    """A conversion row's non-empty sub IDs: the source's click ID, then var1..var10."""
-    pairs = [("ext", row.get("external_id") or "")]
-    pairs += [(f"var{n}", row.get(f"var{n}") or "") for n in range(1, 11)]
-    return [(name, value) for name, value in pairs if value]
-
-
 # --- the postback log ----------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from tracker.extensions import db
 from tracker.models.types import utcnow
 from tracker.setup.schemas import fields_from_validation_error
 from tracker.setup.services import NotFound, get_campaign
+from tracker.setup.variables import NO_NAMES, sub_id_names
 from tracker.tracking.simulate import VisitorIn, simulate_visit
 from tracker.tracking.views import tracking_state
 
@@ -146,5 +147,8 @@ def test_visit(campaign_id: int) -> ResponseReturnValue:
         form=form,
         result=result,
         timezone=settings.timezone,
+        sub_id_names=sub_id_names(db.session, workspace_id, [campaign.traffic_source_id]).get(
+            campaign.traffic_source_id, NO_NAMES
+        ),
         nav_section="setup.campaigns",
     ), status
