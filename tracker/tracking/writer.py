@@ -72,19 +72,15 @@ def encode(values: dict[str, Any]) -> bytes:
     return (_JSON.encode(line) + "\n").encode()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot spool {type(value).__name__}")
-
-
 def encode_click(click_id: str, offer_id: int | None, at: datetime) -> bytes:
     """A click-through on a visit that is not stored yet, as a spool line."""
-    entry = {"kind": "click", "click_id": click_id, "offer_id": offer_id, "clicked_at": at}
-    line = json.dumps(entry, default=_json_default, separators=(",", ":")) + "\n"
-    return line.encode()
+    entry = {
+        "kind": "click",
+        "click_id": click_id,
+        "offer_id": offer_id,
+        "clicked_at": at.isoformat(),
+    }
+    return (_JSON.encode(entry) + "\n").encode()
 
 
 def decode_click(line: bytes) -> dict[str, Any]:
