@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import create_engine, func, make_url, select
 from sqlalchemy.orm import Session
 
-from tests.fault_tools import Server, Tally, TcpProxy, drive, get, serving
+from bench.openloop import run_open_loop
+from tests.fault_tools import BROWSER_UA, Server, Tally, TcpProxy, drive, get, serving
 from tracker.models import Campaign, Offer, Visit
 
 LOAD_CONNECTIONS = 4
@@ -288,3 +290,51 @@ def test_sigkill_during_an_outage_replays_the_whole_spool(
             assert_every_redirect_stored_once(database_url, campaign.id, answered, slack=1)
     finally:
         proxy.close()
+
+
+# --- past capacity -------------------------------------------------------------------------------
+
+
+def visit_request(port: int, key: str, n: int) -> bytes:
+    return (
+        f"GET /c/{key}?zoneid={n} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"User-Agent: {BROWSER_UA}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+
+def test_twice_the_rate_it_can_answer_is_answered_late_and_all_stored(
+    database_url: str, tmp_path: Path, direct_campaign: Campaign
+) -> None:
+    """Visits sent at twice the rate the server answers, whatever its answers (an open loop):
+    they queue and wait, and then every one is redirected and stored once; nothing is refused,
+    nothing answers 5xx. The rate is measured first on this machine, as a burst all at once."""
+    campaign = direct_campaign
+    with serving(database_url, tmp_path, workers=2) as server:
+        port = server.port
+        probe = run_open_loop(
+            "127.0.0.1",
+            port,
+            [visit_request(port, campaign.key, n) for n in range(400)],
+            1e6,
+            keep_heads=True,
+        )
+        assert probe.statuses == {302: 400} and not probe.errors, (probe.statuses, probe.errors)
+        capacity = probe.answered / probe.seconds
+        count = max(400, int(capacity * 2))  # about two seconds of twice the capacity
+        requests = [visit_request(port, campaign.key, 1000 + n) for n in range(count)]
+        result = run_open_loop("127.0.0.1", port, requests, 2 * capacity, keep_heads=True)
+        assert not result.errors, result.errors
+        assert result.statuses == {302: count}, result.statuses
+        # The queue showed as latency: the last visits waited for the ones before them.
+        assert result.percentile_ms(99) > result.percentile_ms(1)
+        answered = [head_click_id(head) for head in [*probe.answers, *result.answers]]
+        assert_every_redirect_stored_once(database_url, campaign.id, answered)
+        assert "ERROR" not in server.log()
+
+
+def head_click_id(head: bytes) -> str:
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "location":
+            return parse_qs(urlsplit(value.strip()).query)["cid"][0]
+    raise AssertionError(f"no Location in {head!r}")
