@@ -84,11 +84,19 @@ def base_settings(tmp_root: Path, url: str, **overrides: Any) -> Settings:
 
 
 def empty_all_tables(session: Session) -> None:
-    """Delete every row (children first), so each test starts from an empty store."""
+    """Delete every row (children first), so each test starts from an empty store; on
+    PostgreSQL the id sequences start again at 1, as in a new store.
+
+    A test leaves a few rows behind: deleting them costs PostgreSQL ~5 ms, where TRUNCATE (new
+    files for every table and index) costs 80-250 ms, minutes over the whole suite."""
     tables = list(reversed(store.metadata.sorted_tables))
     if session.get_bind().dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        sequences = session.scalars(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        )
+        script = [f'DELETE FROM "{table.name}"' for table in tables]
+        script += [f'ALTER SEQUENCE "{name}" RESTART' for name in sequences]
+        session.connection().exec_driver_sql("; ".join(script))
     else:
         for table in tables:
             session.execute(table.delete())

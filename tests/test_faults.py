@@ -165,6 +165,8 @@ def test_postgresql_cut_off_mid_traffic_loses_no_visit(
             assert degraded["spool"]["backlog"] > 0 and degraded["spool"]["bytes"] > 0
             assert proxy.connections > 0
             proxy.restore()
+            # The traffic itself finds the store again, at the gate's next probe (<= 5 s).
+            wait_for("the store found again", lambda: "store reachable again" in server.log())
             load.wait_for_more(100)
         assert not load.tally.other, load.tally.other[:5]
         answered = load.tally.click_ids
