@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from tracker import create_app
 from tracker.auth.services import create_api_token, create_user
@@ -103,6 +106,40 @@ def empty_all_tables(session: Session) -> None:
     session.commit()
 
 
+class _SharedBytecode(BytecodeCache):
+    """Compiled templates kept in memory for the whole test session."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if (code := self.compiled.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATES_COMPILED = _SharedBytecode()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashes() -> Iterator[None]:
+    """Users made in tests get a cheap hash (a login costs two hashes: ~0.2 s with the real
+    scrypt cost, a few minutes over the suite). Every hash goes through the same check;
+    test_auth.py checks the real hasher."""
+    from tracker.auth import services
+
+    real = services.generate_password_hash
+    services.generate_password_hash = _cheap_password_hash  # type: ignore[assignment]
+    yield
+    services.generate_password_hash = real
+
+
+def _cheap_password_hash(password: str) -> str:
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module to change settings for its app."""
@@ -118,6 +155,8 @@ def app(database_url: str, tmp_root: Path, settings_overrides: dict[str, Any]) -
     # Flask then reuses it for every request, so clear `g` first thing in each request, as a
     # fresh context in production would have it (Flask-Login and CSRF cache in `g`).
     application.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
+    # Every test has an app of its own: compile each template once for them all.
+    application.jinja_env.bytecode_cache = TEMPLATES_COMPILED
     with application.app_context():
         yield application
         store.session.remove()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -180,3 +181,16 @@ def test_workspace_switch_refuses_foreign_workspace(
     )
     assert response.status_code == 302
     assert "Client B" not in client.get("/").text
+
+
+def test_passwords_are_stored_as_scrypt_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real hasher (the suite swaps in a cheap one for speed): scrypt, salted, never clear."""
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    from tracker.auth import services
+
+    monkeypatch.setattr(services, "generate_password_hash", generate_password_hash)
+    stored = services.hash_password(TEST_PASSWORD)
+    assert stored.startswith("scrypt:") and TEST_PASSWORD not in stored
+    assert stored != services.hash_password(TEST_PASSWORD)  # salted
+    assert check_password_hash(stored, TEST_PASSWORD)
