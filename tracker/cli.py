@@ -6,11 +6,14 @@ a clear message on failure, so scripts can use it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar, cast
 
 import click
@@ -233,13 +236,7 @@ def quickstart(bind: str, workers: int, demo: bool) -> None:
     run_server(bind, workers)
 
 
-from tracker.conversions import cli as _conversions_cli  # noqa: E402,F401  (worker, bench)
-from tracker.demo.cli import demo as _demo_command  # noqa: E402
-from tracker.reports import cli as _reports_cli  # noqa: E402,F401  (attaches bench reports, reports)
-
-main.add_command(_demo_command)
-
-# --- GeoIP status and the click benchmark (tracking) -------------------------------------------
+# --- GeoIP status and the benchmarks' group -------------------------------------------
 
 
 @main.group()
@@ -264,7 +261,8 @@ def geoip_status_command() -> None:
         raise click.ClickException(f"not loaded: {', '.join(broken)} (see above)")
 
 
-def _tracking_bench_group() -> click.Group:
+def bench_group() -> click.Group:
+    """The ``tracker bench`` group, which the areas' CLI modules add their benchmarks to."""
     existing = main.commands.get("bench")
     if isinstance(existing, click.Group):
         return existing
@@ -276,7 +274,23 @@ def _tracking_bench_group() -> click.Group:
     return bench
 
 
-@_tracking_bench_group().command(
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_bench_module(name: str) -> ModuleType:
+    """``bench/<name>.py`` of the checkout, imported (benchmarks are not part of the package)."""
+    path = BENCH_DIR / f"{name}.py"
+    if not path.exists():
+        raise click.ClickException(f"{path} not found: benchmarks run from a checkout")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@bench_group().command(
     "clicks",
     add_help_option=False,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
@@ -284,15 +298,13 @@ def _tracking_bench_group() -> click.Group:
 @click.pass_context
 def bench_clicks(ctx: click.Context) -> None:
     """The tracker's /c/<key> against a bare Flask 302 (bench/clicks.py; its options, --help)."""
-    import importlib.util
-    from pathlib import Path
+    ctx.exit(load_bench_module("clicks").main(list(ctx.args)))
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "clicks.py"
-    if not path.exists():
-        raise click.ClickException(f"{path} not found: benchmarks run from a checkout")
-    spec = importlib.util.spec_from_file_location("bench_clicks", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    ctx.exit(module.main(list(ctx.args)))
+
+# --- the areas' commands (each module attaches its own to `main` and `bench`) ------------------
+
+from tracker.conversions import cli as _conversions_cli  # noqa: E402,F401  (worker, bench)
+from tracker.demo.cli import demo as _demo_command  # noqa: E402
+from tracker.reports import cli as _reports_cli  # noqa: E402,F401  (attaches bench reports, reports)
+
+main.add_command(_demo_command)

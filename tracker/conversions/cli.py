@@ -6,19 +6,15 @@ Imported at the bottom of ``tracker.cli``, it attaches its commands to the ``tra
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import sys
 import threading
 from pathlib import Path
-from types import ModuleType
 
 import click
 
-from tracker.cli import _build_app, _fails_cleanly, _say, main
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+from tracker.cli import _build_app, _fails_cleanly, _say, bench_group, load_bench_module, main
 
 
 @main.command("worker")
@@ -41,31 +37,6 @@ def worker(once: bool) -> None:
     _say("worker running: forwarding conversions (Ctrl-C or SIGTERM stops it)")
     run_worker(app, stop)
     _say("worker stopped")
-
-
-def bench_group() -> click.Group:
-    """The shared ``tracker bench`` group, created on first use."""
-    existing = main.commands.get("bench")
-    if isinstance(existing, click.Group):
-        return existing
-
-    @main.group("bench")
-    def bench() -> None:
-        """Benchmarks of bench/: each builds its own store and prints its figures."""
-
-    return bench
-
-
-def _load_bench_module(name: str) -> ModuleType:
-    path = BENCH_DIR / f"{name}.py"
-    if not path.exists():
-        raise click.ClickException(f"{path} not found: benchmarks run from a checkout")
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @bench_group().command("postbacks")
@@ -110,7 +81,7 @@ def bench_postbacks(
     results: Path | None,
 ) -> None:
     """Postbacks/s and p99 under `tracker serve` against a bare Flask app; counts every row."""
-    module = _load_bench_module("postbacks")
+    module = load_bench_module("postbacks")
     options = module.Options(
         visits=visits,
         rounds=rounds,

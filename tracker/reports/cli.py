@@ -6,42 +6,13 @@ Imported at the bottom of ``tracker.cli``, it attaches its commands to the ``tra
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
 
-from tracker.cli import _app_context, _fails_cleanly, _say, main
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-
-
-def bench_group() -> click.Group:
-    """The shared ``tracker bench`` group, created on first use."""
-    existing = main.commands.get("bench")
-    if isinstance(existing, click.Group):
-        return existing
-
-    @main.group("bench")
-    def bench() -> None:
-        """Benchmarks of bench/: each builds its own store and prints its figures."""
-
-    return bench
-
-
-def _load_bench_module(name: str) -> ModuleType:
-    path = BENCH_DIR / f"{name}.py"
-    if not path.exists():
-        raise click.ClickException(f"{path} not found: benchmarks run from a checkout")
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tracker.cli import _app_context, _fails_cleanly, _say, bench_group, load_bench_module, main
 
 
 def _prepare_store(url: str, fresh: bool) -> None:
@@ -109,7 +80,7 @@ def bench_reports(
     from tracker.models.rollups import RollupState
     from tracker.reports.rollups import SPECS, refresh_rollups
 
-    bench = _load_bench_module("reports")
+    bench = load_bench_module("reports")
     url = database_url or f"sqlite:///{Path('instance').resolve() / 'bench-reports.db'}"
     _prepare_store(url, fresh)
     app = create_app(Settings.from_env(database_url=url))
