@@ -9,14 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import ARTIFACTS, TEST_PASSWORD
+from tests.visitors import IPHONE
 from tracker.models import Campaign, Lander, Offer, Role, User
 from tracker.models.setup import Flow
 from tracker.setup import services
 
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
 FRENCH_IP = "90.0.0.1"  # France in iptocc's table, the country lookup without GeoIP databases
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-from pathlib import Path
 
 import pytest
 
+from tests.visitors import ANDROID_REDUCED, CHROME_WINDOWS, GEOIP, GOOGLEBOT, IPHONE
 from tracker.config import Settings
 from tracker.tracking.enrich import (
     DEVICE_TYPES,
@@ -22,7 +22,6 @@ from tracker.tracking.enrich import (
 )
 from tracker.tracking.geoip import FALLBACK, GeoResolver, geoip_status
 
-GEOIP = Path(__file__).parent / "data" / "geoip"
 CITY = str(GEOIP / "GeoIP2-City-Test.mmdb")
 ISP = str(GEOIP / "GeoIP2-ISP-Test.mmdb")
 ASN = str(GEOIP / "GeoLite2-ASN-Test.mmdb")
@@ -30,18 +29,6 @@ CONNECTION = str(GEOIP / "GeoIP2-Connection-Type-Test.mmdb")
 BROKEN_DATA = str(GEOIP / "GeoIP2-City-Test-Broken-Double-Format.mmdb")
 BROKEN_HEADER = str(GEOIP / "GeoIP2-City-Test-Invalid-Node-Count.mmdb")
 
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
-ANDROID_REDUCED = (
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Mobile Safari/537.36"
-)
-CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
-)
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 EDGE = CHROME_WINDOWS + " Edg/124.0.2478.51"
 MAC_SAFARI = (
@@ -76,7 +63,6 @@ GALAXY_WATCH = (
     "Mozilla/5.0 (Linux; Android 11; SM-R860 Build/RWD2.220309.001; wv) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Version/4.0 Chrome/114.0.5735.196 Mobile Safari/537.36"
 )
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 GOOGLEBOT_MOBILE = (
     "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/124.0.6367.118 Mobile Safari/537.36 "

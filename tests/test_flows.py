@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.conftest import base_settings
+from tests.visitors import ALL_GEOIP, ANDROID, CHROME_WINDOWS, IPHONE, LONDON, MILTON
 from tracker import create_app
 from tracker.extensions import db as store
 from tracker.models import Campaign, Flow, Lander, Offer, TrafficSource, Visit, Workspace
@@ -31,28 +32,7 @@ from tracker.tracking import views as tracking_views
 from tracker.tracking.routing import compile_routes
 from tracker.tracking.views import tracking_state
 
-GEOIP = Path(__file__).parent / "data" / "geoip"
-ALL_GEOIP = {
-    "geoip_city": str(GEOIP / "GeoIP2-City-Test.mmdb"),
-    "geoip_isp": str(GEOIP / "GeoIP2-ISP-Test.mmdb"),
-    "geoip_asn": str(GEOIP / "GeoLite2-ASN-Test.mmdb"),
-    "geoip_connection_type": str(GEOIP / "GeoIP2-Connection-Type-Test.mmdb"),
-}
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
 OLD_IPHONE = IPHONE.replace("17_4", "15_2").replace("17.4", "15.2")
-ANDROID = (
-    "Mozilla/5.0 (Linux; Android 14; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.6367.82 Mobile Safari/537.36"
-)
-WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
-)
-LONDON = "81.2.69.160"  # GB, England, London; Andrews & Arnold Ltd
-MILTON = "216.160.83.56"  # US, Washington, Milton; Century Link, AS209, Corporate
 CABLE_GB = "2.125.160.216"  # GB, Cable/DSL
 TOKYO_V6 = "2001:218::1"  # JP, IPv6
 
@@ -224,7 +204,9 @@ def test_the_first_matching_rule_wins_and_reordering_changes_which(
     tracking_state().snapshots.clear()  # this process: no wait for the version check
     assert hit(client, campaign.key, LONDON, OLD_IPHONE).location.startswith("https://b.example/")
     assert hit(client, campaign.key, LONDON, IPHONE).location.startswith("https://a.example/")
-    assert hit(client, campaign.key, LONDON, WINDOWS).location.startswith("https://c.example/")
+    assert hit(client, campaign.key, LONDON, CHROME_WINDOWS).location.startswith(
+        "https://c.example/"
+    )
     assert [r["rule"] for r in stored_visits(db)] == ["Mobile", "Old iOS", "Mobile", None]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from html import unescape
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,27 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.test_auth import csrf_token
+from tests.visitors import ALL_GEOIP, ANDROID_REDUCED, IPHONE, LONDON, MILTON
 from tracker.auth.services import get_or_create_workspace
 from tracker.models import Campaign, Lander, Offer, Role, TrafficSource, Visit, Workspace
 from tracker.setup import services
-
-GEOIP = Path(__file__).parent / "data" / "geoip"
-ALL_GEOIP = {
-    "geoip_city": str(GEOIP / "GeoIP2-City-Test.mmdb"),
-    "geoip_isp": str(GEOIP / "GeoIP2-ISP-Test.mmdb"),
-    "geoip_asn": str(GEOIP / "GeoLite2-ASN-Test.mmdb"),
-    "geoip_connection_type": str(GEOIP / "GeoIP2-Connection-Type-Test.mmdb"),
-}
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
-ANDROID_REDUCED = (
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Mobile Safari/537.36"
-)
-LONDON = "81.2.69.160"
-MILTON = "216.160.83.56"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from html import unescape
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.visitors import ALL_GEOIP, ANDROID_REDUCED, GEOIP, GOOGLEBOT, IPHONE
 from tracker.models import Campaign, Flow, Lander, Offer, TrafficSource, Visit
 from tracker.models.types import utcnow
 from tracker.store import bump_setup_version
@@ -25,23 +25,6 @@ from tracker.tracking.clickid import CLICK_COOKIE
 from tracker.tracking.tokens import VISIT_TOKENS
 from tracker.tracking.views import tracking_state
 
-GEOIP = Path(__file__).parent / "data" / "geoip"
-ALL_GEOIP = {
-    "geoip_city": str(GEOIP / "GeoIP2-City-Test.mmdb"),
-    "geoip_isp": str(GEOIP / "GeoIP2-ISP-Test.mmdb"),
-    "geoip_asn": str(GEOIP / "GeoLite2-ASN-Test.mmdb"),
-    "geoip_connection_type": str(GEOIP / "GeoIP2-Connection-Type-Test.mmdb"),
-}
-
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
-ANDROID_REDUCED = (
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Mobile Safari/537.36"
-)
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 ANDROID_HINT_HEADERS = {
     "Sec-CH-UA": '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"',
     "Sec-CH-UA-Mobile": "?1",

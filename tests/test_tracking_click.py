@@ -12,14 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.visitors import IPHONE
 from tracker.models import Campaign, Lander, Offer, Visit
 from tracker.tracking.clickid import CLICK_COOKIE
 from tracker.tracking.views import tracking_state
-
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
 
 
 @pytest.fixture(autouse=True)
