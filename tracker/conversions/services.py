@@ -270,17 +270,10 @@ class SetupCache:
     list applies to the next postback, as with the join it replaces. Every setup change bumps
     the version (``tracker.store.bump_setup_version``)."""
 
-    def __init__(self) -> None:
-        self.version: int | None = None
+    def __init__(self, version: int) -> None:
+        self.version = version
         self.offers: dict[int, OfferSetup] = {}
         self.sources: dict[int, SourceSetup] = {}
-
-    def at(self, version: int) -> SetupCache:
-        """This cache, emptied first if it holds another version's settings."""
-        if version != self.version:
-            # A new dict, not .clear(): another thread may be reading the old one.
-            self.offers, self.sources, self.version = {}, {}, version
-        return self
 
     def offer(self, conn: Connection, offer_id: int | None) -> OfferSetup:
         """The offer's settings (with its network's), read from the store once per version."""
@@ -306,15 +299,17 @@ def _remembered(
     return found
 
 
-# One cache per engine (per app): two apps of one process (tests) never share settings.
+# One cache per engine (per app): two apps of one process (tests) never share settings. A cache
+# is only ever filled at its own version: a thread still at an older version gets a cache of
+# its own instead of filling the newer one.
 _SETUP_CACHES: weakref.WeakKeyDictionary[Engine, SetupCache] = weakref.WeakKeyDictionary()
 
 
-def setup_cache(engine: Engine) -> SetupCache:
-    """The setup cache of this engine's store."""
+def setup_cache(engine: Engine, version: int) -> SetupCache:
+    """The settings cache of this engine's store at this setup version."""
     cache = _SETUP_CACHES.get(engine)
-    if cache is None:
-        cache = _SETUP_CACHES[engine] = SetupCache()
+    if cache is None or cache.version != version:
+        cache = _SETUP_CACHES[engine] = SetupCache(version)
     return cache
 
 
@@ -364,7 +359,7 @@ def find_visit_context(
     if not rows:
         return None
     visit_id, click_id, workspace_id, campaign_id, offer_id, source_id, visit_at, version = rows[0]
-    cache = setup_cache(conn.engine).at(version or 0)
+    cache = setup_cache(conn.engine, version or 0)
     return VisitContext(
         visit_id,
         click_id,
