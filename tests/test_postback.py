@@ -32,6 +32,7 @@ from tracker.models import (
 )
 from tracker.models.types import utcnow
 from tracker.setup.presets import affiliate_network_preset
+from tracker.setup.services import update_affiliate_network
 from tracker.tracking.clickid import CLICK_COOKIE, new_click_id
 
 GIF_MAGIC = b"GIF89a"
@@ -547,6 +548,22 @@ def test_the_network_secret_is_required(
     logs = log_rows(db)
     assert [r["result"] for r in logs] == ["forbidden", "forbidden", "recorded"]
     assert logs[0]["workspace_id"] == v.workspace_id  # the buyer sees refusals of their visits
+
+
+def test_a_secret_changed_in_setup_applies_to_the_next_postback(
+    client: FlaskClient, db: Session, network_visit: Callable[..., Visit]
+) -> None:
+    """Offers and networks are kept in the process for one setup version: a change made
+    through setup bumps it, and the very next postback checks the new secret."""
+    v = network_visit(postback_secret="old-secret")
+    assert client.get(f"/postback?cid={v.click_id}&txid=1&key=old-secret").status_code == 200
+    network_id = db.scalar(select(Offer.affiliate_network_id).where(Offer.id == v.offer_id))
+    assert network_id is not None
+    update_affiliate_network(db, v.workspace_id, network_id, {"postback_secret": "new-secret"})
+    db.commit()
+    assert client.get(f"/postback?cid={v.click_id}&txid=2&key=old-secret").status_code == 403
+    assert client.get(f"/postback?cid={v.click_id}&txid=3&key=new-secret").status_code == 200
+    assert [r["result"] for r in log_rows(db)] == ["recorded", "forbidden", "recorded"]
 
 
 def test_allowed_ips_are_cidrs(

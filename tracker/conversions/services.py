@@ -15,7 +15,8 @@ import hmac
 import ipaddress
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -36,8 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from tracker.conversions.event_types import TypeFlags, resolve_type
 from tracker.conversions.params import (
@@ -51,8 +51,16 @@ from tracker.conversions.params import (
     read_postback,
 )
 from tracker.models.events import Conversion, OutboxMessage, PostbackLog, Visit
-from tracker.models.setup import AffiliateNetwork, Campaign, Lander, Offer, TrafficSource
+from tracker.models.setup import (
+    AffiliateNetwork,
+    Campaign,
+    Lander,
+    Offer,
+    SetupVersion,
+    TrafficSource,
+)
 from tracker.models.types import utcnow
+from tracker.store import DriverStatement
 from tracker.tracking.tokens import render, visit_token_values
 
 log = logging.getLogger(__name__)
@@ -80,7 +88,32 @@ PIXEL = "pixel"
 SCRIPT = "script"
 UPLOAD = "upload"
 
-_INSERT_LOG = insert(POSTBACK_LOG)
+_LOGGED_COLUMNS = (
+    "created_at",
+    "workspace_id",
+    "ip",
+    "method",
+    "endpoint",
+    "raw_query",
+    "raw_body",
+    "click_id",
+    "result",
+    "http_status",
+    "reason",
+    "conversion_id",
+)
+
+
+def insert_text(table: Table, names: Sequence[str], tail: str = "") -> TextClause:
+    """``INSERT INTO table (names) VALUES (:names) tail`` as typed text: the same SQL on every
+    store (no implicit ``RETURNING`` of the key, which PostgreSQL's compiler would add)."""
+    return text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join(f':{name}' for name in names)}) {tail}".rstrip()
+    ).bindparams(*(bindparam(name, type_=table.c[name].type) for name in names))
+
+
+_INSERT_LOG = DriverStatement(insert_text(POSTBACK_LOG, _LOGGED_COLUMNS))
 RAW_LOG_MAX = 8192  # characters of a query or body kept in the log
 _LOG_LIMITS = {"ip": 45, "method": 8, "endpoint": 32, "click_id": 64, "result": 16}
 
@@ -150,7 +183,137 @@ class PostbackOutcome:
 # --- the visit a postback is about --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class OfferSetup:
+    """What a conversion needs of an offer and its affiliate network."""
+
+    payout: Decimal | None = None
+    currency: str | None = None
+    network_id: int | None = None
+    postback_secret: str | None = None
+    allowed_ips: tuple[str, ...] = ()
+    accept_duplicates: bool = False
+    status_map: Mapping[str, str] = field(default_factory=dict)
+    param_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSetup:
+    """What forwarding a conversion needs of a traffic source."""
+
+    forward_url: str = ""
+    forward_statuses: tuple[str, ...] = ()
+    forward_first_only: bool = False
+    forward_success_pattern: str = ""
+
+
+NO_OFFER = OfferSetup()
+NO_SOURCE = SourceSetup()
+
+_OFFER_SETUP = (
+    select(
+        Offer.payout,
+        Offer.currency,
+        AffiliateNetwork.id,
+        AffiliateNetwork.postback_secret,
+        AffiliateNetwork.allowed_ips,
+        AffiliateNetwork.accept_duplicates,
+        AffiliateNetwork.status_map,
+        AffiliateNetwork.param_map,
+    )
+    .select_from(Offer)
+    .outerjoin(AffiliateNetwork, AffiliateNetwork.id == Offer.affiliate_network_id)
+    .where(Offer.id == bindparam("offer_id"))
+)
+_SOURCE_SETUP = select(
+    TrafficSource.postback_url,
+    TrafficSource.postback_statuses,
+    TrafficSource.postback_first_only,
+    TrafficSource.postback_success_pattern,
+).where(TrafficSource.id == bindparam("source_id"))
+
+
+def _offer_setup(conn: Connection, offer_id: int) -> OfferSetup:
+    row = conn.execute(_OFFER_SETUP, {"offer_id": offer_id}).first()
+    if row is None:
+        return NO_OFFER
+    return OfferSetup(
+        payout=row[0],
+        currency=row[1],
+        network_id=row[2],
+        postback_secret=row[3],
+        allowed_ips=tuple(row[4] or ()),
+        accept_duplicates=bool(row[5]),
+        status_map=dict(row[6] or {}),
+        param_map=dict(row[7] or {}),
+    )
+
+
+def _source_setup(conn: Connection, source_id: int) -> SourceSetup:
+    row = conn.execute(_SOURCE_SETUP, {"source_id": source_id}).first()
+    if row is None:
+        return NO_SOURCE
+    return SourceSetup(
+        forward_url=row[0] or "",
+        forward_statuses=tuple(row[1] or ()),
+        forward_first_only=bool(row[2]),
+        forward_success_pattern=row[3] or "",
+    )
+
+
+class SetupCache:
+    """Offers (with their network) and traffic sources as postbacks read them, kept in the
+    process for one setup version: a postback then reads the visit row alone.
+
+    The version is read by the visit lookup itself (same statement), so a postback never uses
+    settings older than the setup its own transaction sees: a changed secret or allowed IP
+    list applies to the next postback, as with the join it replaces. Every setup change bumps
+    the version (``tracker.store.bump_setup_version``)."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self.offers: dict[int, OfferSetup] = {}
+        self.sources: dict[int, SourceSetup] = {}
+
+    def offer(self, conn: Connection, offer_id: int | None) -> OfferSetup:
+        """The offer's settings (with its network's), read from the store once per version."""
+        return _remembered(self.offers, conn, offer_id, _offer_setup, NO_OFFER)
+
+    def source(self, conn: Connection, source_id: int | None) -> SourceSetup:
+        """The traffic source's forwarding settings, read from the store once per version."""
+        return _remembered(self.sources, conn, source_id, _source_setup, NO_SOURCE)
+
+
+def _remembered(
+    known: dict[int, T],
+    conn: Connection,
+    ident: int | None,
+    load: Callable[[Connection, int], T],
+    absent: T,
+) -> T:
+    if ident is None:
+        return absent
+    found = known.get(ident)
+    if found is None:
+        found = known[ident] = load(conn, ident)
+    return found
+
+
+# One cache per engine (per app): two apps of one process (tests) never share settings. A cache
+# is only ever filled at its own version: a thread still at an older version gets a cache of
+# its own instead of filling the newer one.
+_SETUP_CACHES: weakref.WeakKeyDictionary[Engine, SetupCache] = weakref.WeakKeyDictionary()
+
+
+def setup_cache(engine: Engine, version: int) -> SetupCache:
+    """The settings cache of this engine's store at this setup version."""
+    cache = _SETUP_CACHES.get(engine)
+    if cache is None or cache.version != version:
+        cache = _SETUP_CACHES[engine] = SetupCache(version)
+    return cache
+
+
+@dataclass(frozen=True, slots=True)
 class VisitContext:
     """The visit a conversion belongs to, with its offer, network and traffic source settings."""
 
@@ -161,78 +324,26 @@ class VisitContext:
     offer_id: int | None
     traffic_source_id: int | None
     visit_at: datetime
-    offer_payout: Decimal | None
-    offer_currency: str | None
-    network_id: int | None
-    postback_secret: str | None
-    allowed_ips: list[str]
-    accept_duplicates: bool
-    status_map: dict[str, str]
-    param_map: dict[str, str]
-    forward_url: str
-    forward_statuses: list[str]
-    forward_first_only: bool
-    forward_success_pattern: str
+    offer: OfferSetup = NO_OFFER
+    source: SourceSetup = NO_SOURCE
 
 
-_VISIT_CONTEXT = (
-    select(
-        Visit.id,
-        Visit.click_id,
-        Visit.workspace_id,
-        Visit.campaign_id,
-        Visit.offer_id,
-        Visit.traffic_source_id,
-        Visit.created_at,
-        Offer.payout,
-        Offer.currency,
-        AffiliateNetwork.id,
-        AffiliateNetwork.postback_secret,
-        AffiliateNetwork.allowed_ips,
-        AffiliateNetwork.accept_duplicates,
-        AffiliateNetwork.status_map,
-        AffiliateNetwork.param_map,
-        TrafficSource.postback_url,
-        TrafficSource.postback_statuses,
-        TrafficSource.postback_first_only,
-        TrafficSource.postback_success_pattern,
-    )
-    .select_from(Visit)
-    .outerjoin(Offer, Offer.id == Visit.offer_id)
-    .outerjoin(AffiliateNetwork, AffiliateNetwork.id == Offer.affiliate_network_id)
-    .outerjoin(TrafficSource, TrafficSource.id == Visit.traffic_source_id)
+# The visit row and the setup version, in one statement run straight on the driver (the
+# postback path is as hot as a visit: bench/RESULTS.md, "Postbacks").
+_VISIT_ROW = select(
+    Visit.id,
+    Visit.click_id,
+    Visit.workspace_id,
+    Visit.campaign_id,
+    Visit.offer_id,
+    Visit.traffic_source_id,
+    Visit.created_at,
+    select(SetupVersion.version).where(SetupVersion.id == 1).scalar_subquery(),
+).where(Visit.click_id == bindparam("click_id"))
+_FIND_VISIT = DriverStatement(_VISIT_ROW)
+_FIND_VISIT_IN_WORKSPACE = DriverStatement(
+    _VISIT_ROW.where(Visit.workspace_id == bindparam("workspace_id"))
 )
-
-
-def _context(row: Row[Any]) -> VisitContext:
-    return VisitContext(
-        visit_id=row[0],
-        click_id=row[1],
-        workspace_id=row[2],
-        campaign_id=row[3],
-        offer_id=row[4],
-        traffic_source_id=row[5],
-        visit_at=row[6],
-        offer_payout=row[7],
-        offer_currency=row[8],
-        network_id=row[9],
-        postback_secret=row[10],
-        allowed_ips=list(row[11] or []),
-        accept_duplicates=bool(row[12]),
-        status_map=dict(row[13] or {}),
-        param_map=dict(row[14] or {}),
-        forward_url=row[15] or "",
-        forward_statuses=list(row[16] or []),
-        forward_first_only=bool(row[17]),
-        forward_success_pattern=row[18] or "",
-    )
-
-
-# Statements of the postback path are built once and executed on a Connection with plain
-# parameters: no per-request statement building, compiled once per process, no ORM unit of
-# work (the postback path is as hot as a visit).
-_FIND_VISIT = _VISIT_CONTEXT.where(Visit.click_id == bindparam("click_id"))
-_FIND_VISIT_IN_WORKSPACE = _FIND_VISIT.where(Visit.workspace_id == bindparam("workspace_id"))
 
 
 def find_visit_context(
@@ -240,12 +351,26 @@ def find_visit_context(
 ) -> VisitContext | None:
     """The visit with this click ID (in this workspace, when given), or None."""
     if workspace_id is None:
-        row = conn.execute(_FIND_VISIT, {"click_id": click_id}).first()
+        rows = _FIND_VISIT.run(conn, {"click_id": click_id})
     else:
-        row = conn.execute(
-            _FIND_VISIT_IN_WORKSPACE, {"click_id": click_id, "workspace_id": workspace_id}
-        ).first()
-    return _context(row) if row is not None else None
+        rows = _FIND_VISIT_IN_WORKSPACE.run(
+            conn, {"click_id": click_id, "workspace_id": workspace_id}
+        )
+    if not rows:
+        return None
+    visit_id, click_id, workspace_id, campaign_id, offer_id, source_id, visit_at, version = rows[0]
+    cache = setup_cache(conn.engine, version or 0)
+    return VisitContext(
+        visit_id,
+        click_id,
+        workspace_id,
+        campaign_id,
+        offer_id,
+        source_id,
+        visit_at,
+        cache.offer(conn, offer_id),
+        cache.source(conn, source_id),
+    )
 
 
 def network_click_id_names(conn: Connection) -> list[str]:
@@ -310,31 +435,24 @@ def _is_transition(old: str, new: str) -> bool:
     return new != old and new != PENDING
 
 
-def _build_insert_conversion() -> TextualSelect:
-    # INSERT ... ON CONFLICT DO NOTHING RETURNING, the same SQL on SQLite (3.35+) and
-    # PostgreSQL. Written as text because SQLAlchemy 2.0 cannot cache its dialect-specific
-    # on_conflict constructs: they would be compiled again on every postback.
-    columns = [column for column in CONVERSION.columns if column.name != "id"]
-    names = ", ".join(column.name for column in columns)
-    values = ", ".join(f":{column.name}" for column in columns)
-    return (
-        text(
-            f"INSERT INTO {CONVERSION.name} ({names}) VALUES ({values}) "
-            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-        )
-        .bindparams(*(bindparam(column.name, type_=column.type) for column in columns))
-        .columns(CONVERSION.c.id)
-    )
-
-
-_INSERT_CONVERSION = _build_insert_conversion()
+# INSERT ... ON CONFLICT DO NOTHING RETURNING, the same SQL on SQLite (3.35+) and PostgreSQL.
+# Written as text because SQLAlchemy 2.0 cannot cache its dialect-specific on_conflict
+# constructs: they would be compiled again on every postback.
+_INSERT_CONVERSION = DriverStatement(
+    insert_text(
+        CONVERSION,
+        [column.name for column in CONVERSION.columns if column.name != "id"],
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+    ).columns(CONVERSION.c.id)
+)
 _ON_CONFLICT_DIALECTS = frozenset({"sqlite", "postgresql"})
 
 
 def _insert_conversion(conn: Connection, values: dict[str, Any]) -> int | None:
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING; the new id, or None on a duplicate."""
     if conn.dialect.name in _ON_CONFLICT_DIALECTS:
-        return conn.execute(_INSERT_CONVERSION, values).scalar()
+        rows = _INSERT_CONVERSION.run(conn, values)
+        return rows[0][0] if rows else None
     try:  # other stores: the unique index still refuses the second one
         with conn.begin_nested():
             return conn.execute(insert(CONVERSION).returning(CONVERSION.c.id), values).scalar()
@@ -405,7 +523,9 @@ def record_conversion(
     flags = resolve_type(conn, ctx.workspace_id, params.et)
     # Without accept_duplicates the insert comes first: a new conversion (the common case)
     # costs no read, and a conflict tells us to read what is there.
-    existing = _existing(conn, ctx, params.txid, params.et, True) if ctx.accept_duplicates else None
+    existing = (
+        _existing(conn, ctx, params.txid, params.et, True) if ctx.offer.accept_duplicates else None
+    )
     for _ in range(3):  # a racing process may change what we read; settle in a few rounds
         if existing is not None:
             old_status = existing.status
@@ -415,7 +535,7 @@ def record_conversion(
                     return Recorded(UPDATED, existing.id, f"status {old_status} → {status}", notes)
                 existing = conn.execute(_BY_ID, {"id": existing.id}).first()
                 continue
-            if not ctx.accept_duplicates:
+            if not ctx.offer.accept_duplicates:
                 why = "same status" if old_status == status else f"already {old_status}"
                 return Recorded(DUPLICATE, existing.id, f"duplicate ({why}): not counted", notes)
         new_id = _insert_conversion(
@@ -442,10 +562,10 @@ def _conversion_values(
         payout = params.payout
         currency = params.currency or default_currency
     else:
-        payout = ctx.offer_payout if ctx.offer_payout is not None else Decimal("0")
-        currency = params.currency or ctx.offer_currency or default_currency
+        payout = ctx.offer.payout if ctx.offer.payout is not None else Decimal("0")
+        currency = params.currency or ctx.offer.currency or default_currency
     key = _dedupe_key(ctx.click_id, params.txid, params.et)
-    if ctx.accept_duplicates:
+    if ctx.offer.accept_duplicates:
         key = f"{key}|{uuid.uuid4().hex}"
     return {
         "dedupe_key": key,
@@ -454,7 +574,7 @@ def _conversion_values(
         "click_id": ctx.click_id,
         "campaign_id": ctx.campaign_id,
         "offer_id": ctx.offer_id,
-        "affiliate_network_id": ctx.network_id,
+        "affiliate_network_id": ctx.offer.network_id,
         "txid": params.txid,
         "et": params.et,
         "status": status,
@@ -488,9 +608,9 @@ def _forward(
     notes: list[str],
 ) -> None:
     """Queue the traffic source's postback for this conversion, if the source wants it."""
-    if not ctx.forward_url.strip() or status not in ctx.forward_statuses:
+    if not ctx.source.forward_url.strip() or status not in ctx.source.forward_statuses:
         return
-    if ctx.forward_first_only:
+    if ctx.source.forward_first_only:
         first = conn.scalar(
             select(func.min(Conversion.id)).where(Conversion.visit_id == ctx.visit_id)
         )
@@ -507,7 +627,7 @@ def _forward(
             conversion_id=conversion_id,
             traffic_source_id=ctx.traffic_source_id,
             url=url,
-            success_pattern=ctx.forward_success_pattern,
+            success_pattern=ctx.source.forward_success_pattern,
             status="pending",
             attempts=0,
             next_attempt_at=now,
@@ -547,7 +667,7 @@ def forward_url(conn: Connection, ctx: VisitContext, extra: Mapping[str, Any]) -
         offer_name=row["_offer_name"] or "",
         extra=extra,
     )
-    return render(ctx.forward_url.strip(), values)
+    return render(ctx.source.forward_url.strip(), values)
 
 
 # --- the postback itself -------------------------------------------------------------------------
@@ -580,13 +700,15 @@ def _decide(conn: Connection, req: PostbackRequest) -> PostbackOutcome:
     if ctx is None:
         return PostbackOutcome(UNKNOWN_CLICK, 404, f"unknown click ID {click_id!r}", click_id)
     try:
-        params = read_postback(req.values, param_map=ctx.param_map, status_map=ctx.status_map)
+        params = read_postback(
+            req.values, param_map=ctx.offer.param_map, status_map=ctx.offer.status_map
+        )
     except MalformedPostback as exc:
         return _refused(ctx, MALFORMED, 400, str(exc))
-    if not secret_matches(ctx.postback_secret, params.key):
+    if not secret_matches(ctx.offer.postback_secret, params.key):
         why = "the network's postback secret is missing" if not params.key else "wrong secret"
         return _refused(ctx, FORBIDDEN, 403, f"{why} (send it as key)")
-    if not ip_allowed(ctx.allowed_ips, req.ip):
+    if not ip_allowed(ctx.offer.allowed_ips, req.ip):
         return _refused(
             ctx, FORBIDDEN, 403, f"source IP {req.ip} is not in the network's allowed IPs"
         )
@@ -626,7 +748,7 @@ def write_log(conn: Connection, req: PostbackRequest, outcome: PostbackOutcome) 
     }
     for name, limit in _LOG_LIMITS.items():
         values[name] = values[name][:limit]
-    conn.execute(_INSERT_LOG, values)
+    _INSERT_LOG.run(conn, values)
 
 
 # --- store hiccups -------------------------------------------------------------------------------

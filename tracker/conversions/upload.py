@@ -171,7 +171,9 @@ def _check(session: DbSession, workspace_id: int, row: UploadRow) -> _Checked | 
     if ctx is None:
         return RowResult(row.line, reading.click_id, error=f"unknown click ID {shown!r}")
     try:
-        params = read_postback(values, param_map=ctx.param_map, status_map=ctx.status_map)
+        params = read_postback(
+            values, param_map=ctx.offer.param_map, status_map=ctx.offer.status_map
+        )
     except MalformedPostback as exc:
         return RowResult(row.line, reading.click_id, error=str(exc))
     if params.notes:  # lenient for networks, strict for a person who can fix the file
