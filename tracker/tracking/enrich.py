@@ -295,6 +295,7 @@ def _strip_port(value: str) -> str | None:
 _LANGUAGE = re.compile(r"[a-z]{2,8}")
 
 
+@lru_cache(maxsize=1024)  # browsers send a few distinct headers: most visits are a hit
 def primary_language(accept_language: str | None) -> str:
     """The primary subtag of the preferred Accept-Language entry (``en-US,en;q=0.9`` → ``en``)."""
     if not accept_language:
