@@ -219,22 +219,19 @@ def visit_row(values: dict[str, Any]) -> list[Any]:
     return row
 
 
-def _utc_from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def _parameter_from_row(
-    name: str, dialect: Dialect, processor: Callable[[Any], Any] | None
-) -> Callable[[Any], Any] | None:
+def _parameter_from_row(name: str, bind_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     """How a row's value of ``name`` becomes the driver's parameter (None: as it is)."""
     if name in _TIME_COLUMNS:
         if dialect.name == "sqlite":
             return None  # the row's text is SQLite's own form (``_sqlite_utc_text``)
-        convert: Callable[[Any], Any] = _utc_from_text
+        # Naive UTC, what UTCDateTime binds: only its underlying type's conversion is left.
+        bind_type = getattr(bind_type, "impl_instance", bind_type)
+        convert: Callable[[Any], Any] = datetime.fromisoformat
     elif name == "cost":
         convert = Decimal
     else:
-        return processor
+        return bind_type.dialect_impl(dialect).bind_processor(dialect)
+    processor = bind_type.dialect_impl(dialect).bind_processor(dialect)
     if processor is None:
         return lambda value: None if value is None else convert(value)
     process = processor
@@ -259,9 +256,7 @@ class CompiledInsert:
         self._pick = itemgetter(*(ROW_INDEX[name] for name in names))
         converters: dict[str, Callable[[Any], Any]] = {}
         for name in dict.fromkeys(names):
-            bind_type = compiled.binds[name].type
-            processor = bind_type.dialect_impl(dialect).bind_processor(dialect)
-            if converter := _parameter_from_row(name, dialect, processor):
+            if converter := _parameter_from_row(name, compiled.binds[name].type, dialect):
                 converters[name] = converter
         # By position in the parameters (a name may occur twice in a positional statement).
         self._at = [
