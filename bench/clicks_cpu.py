@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def _worker(root: str, flow: bool, requests: int, releases: int, bare: bool) -> 
         seed += 1
         print(json.dumps(one_round(seed, requests)), flush=True)
     state.close_writer()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,9 +136,11 @@ def test_orphaned_spool_files_are_replayed_once(
     state.spool_dir.mkdir(parents=True, exist_ok=True)
     orphan = state.spool_dir / "visits-999999-1.jsonl"  # its process died: no lock held
     lines = b"".join(encode_visit(recorder.visit_row(dict(v))) for v in [*lost, already])
-    orphan.write_bytes(
-        lines + b'[2,"01jffmzq5k0000000000000000","2026-11-29 08:'
-    )  # the crash cut the last line
+    unreadable = recorder.visit_row(visit_values(campaign))
+    unreadable[recorder.ROW_INDEX["cost"]] = "not a number"
+    lines += encode_visit(unreadable)  # skipped: it could never be stored
+    torn = b'[2,"01jffmzq5k0000000000000000","2026-11-29 08:'  # the crash cut the last line
+    orphan.write_bytes(lines + torn)
     assert replay_spools(store.engine, state.spool_dir) == 4
     assert not orphan.exists()
     stored = stored_click_ids(db)

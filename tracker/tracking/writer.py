@@ -56,6 +56,8 @@ CLICK_MARK = b'{"kind":"click"'  # how a click line of the journal starts
 # Made once: json.dumps with options builds an encoder per call.
 _JSON = json.JSONEncoder(separators=(",", ":"))
 _OBJECT_TIMES = ("created_at", "clicked_at")
+_ROW_TIMES = tuple(recorder.ROW_INDEX[name] for name in (*_OBJECT_TIMES, "unique_since"))
+_ROW_COST = recorder.ROW_INDEX["cost"]
 
 
 def encode_visit(row: list[Any]) -> bytes:
@@ -71,6 +73,13 @@ def decode_visit(line: bytes) -> list[Any]:
         row: list[Any] = json.loads(line)
         if row[0] != recorder.ROW_FORMAT or len(row) != recorder.ROW_LENGTH:
             raise ValueError(f"not a visit row of format {recorder.ROW_FORMAT}")
+        # Its times and cost are read here, so that a line that cannot be stored is skipped
+        # rather than failing its whole file's replay at every attempt.
+        for index in _ROW_TIMES:
+            if row[index] is not None:
+                datetime.fromisoformat(row[index])
+        if row[_ROW_COST] is not None:
+            Decimal(row[_ROW_COST])
         return row
     values: dict[str, Any] = json.loads(line)
     for name in _OBJECT_TIMES:
