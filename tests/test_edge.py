@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.test_postback import add_visit
-from tracker.edge import LeanEdge
+from tracker.edge import LeanEdge, query_values
 from tracker.models import Campaign, Conversion
 from tracker.tracking import views as tracking_views
 
@@ -103,3 +103,18 @@ def test_conversion_endpoints_are_served_ahead_of_flask_and_posts_through_it(
     assert through_flask == ["/postback", "/postback"]
     stored = db.scalars(select(Conversion.txid).order_by(Conversion.id)).all()
     assert stored == ["A", "B", "C", "D", "E"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sub=1-17&zone=12&cost=0.0021",
+        "a&b=&=c&a=2&&x=y=z&;k=v",  # nothing to decode: split as parse_qsl splits
+        "q=caf%C3%A9+au+lait&q=second&bad=%ff%fe",  # decoded by parse_qsl
+        "",
+    ],
+)
+def test_query_values_read_the_query_as_flasks_request_args(app: Flask, query: str) -> None:
+    with app.test_request_context(f"/?{query}"):
+        expected = {name: request.args[name] for name in request.args}
+    assert query_values({"QUERY_STRING": query}) == expected

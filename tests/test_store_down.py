@@ -29,7 +29,7 @@ from tracker.tracking import recorder, service, snapshot, writer
 from tracker.tracking.outage import StoreGate
 from tracker.tracking.service import TrackingState
 from tracker.tracking.views import tracking_state
-from tracker.tracking.writer import encode, encode_click, replay_spools
+from tracker.tracking.writer import encode_click, encode_visit, replay_spools
 
 
 def refused(*args: Any, **kwargs: Any) -> Any:
@@ -260,8 +260,8 @@ def test_replaying_a_journal_of_visits_and_clicks_twice_counts_each_once(
     first, second = visit_values(campaign), visit_values(campaign)
     at = datetime.now(UTC)
     lines = [
-        encode(recorder.prepare(dict(first))),
-        encode(recorder.prepare(dict(second))),
+        encode_visit(recorder.visit_row(dict(first))),
+        encode_visit(recorder.visit_row(dict(second))),
         encode_click(first["click_id"], None, at),
         encode_click(first["click_id"], None, at + timedelta(seconds=1)),
         encode_click(second["click_id"], None, at),
@@ -281,8 +281,12 @@ def test_spool_files_are_replayed_oldest_first_whatever_their_process_id(
     campaign = make_campaign()
     older, newer = visit_values(campaign), visit_values(campaign)
     state.spool_dir.mkdir(parents=True, exist_ok=True)
-    (state.spool_dir / "visits-9-2000.jsonl").write_bytes(encode(recorder.prepare(dict(older))))
-    (state.spool_dir / "visits-10-3000.jsonl").write_bytes(encode(recorder.prepare(dict(newer))))
+    (state.spool_dir / "visits-9-2000.jsonl").write_bytes(
+        encode_visit(recorder.visit_row(dict(older)))
+    )
+    (state.spool_dir / "visits-10-3000.jsonl").write_bytes(
+        encode_visit(recorder.visit_row(dict(newer)))
+    )
     assert replay_spools(store.engine, state.spool_dir) == 2
     assert stored_click_ids(db) == [older["click_id"], newer["click_id"]]
 
@@ -332,7 +336,7 @@ def test_past_the_spool_bound_visits_still_redirect_and_one_line_says_so(
     assert visit(client, campaign.key).status_code == 302
     assert state.flush()
     spooled = state.visit_writer(store.engine)
-    spooled.max_bytes = 4096  # a few visits' worth
+    spooled.max_bytes = 2048  # a few visits' worth
     fake.up = False
     with caplog.at_level(logging.WARNING, logger="tracker.tracking.writer"):
         for _ in range(10):

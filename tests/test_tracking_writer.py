@@ -3,6 +3,7 @@ lost when the store fails, the process stops, or it dies (its spool file is repl
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from tracker.extensions import db as store
 from tracker.models import Campaign, Visit
+from tracker.models.types import UTCDateTime
 from tracker.tracking import recorder
 from tracker.tracking.clickid import new_click_id
 from tracker.tracking.service import TrackingState, await_visit
 from tracker.tracking.views import tracking_state
-from tracker.tracking.writer import encode, replay_spools
+from tracker.tracking.writer import encode_visit, replay_spools
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15"
 
@@ -133,8 +135,12 @@ def test_orphaned_spool_files_are_replayed_once(
     lost = [visit_values(campaign) for _ in range(3)]
     state.spool_dir.mkdir(parents=True, exist_ok=True)
     orphan = state.spool_dir / "visits-999999-1.jsonl"  # its process died: no lock held
-    lines = b"".join(encode(recorder.prepare(dict(v))) for v in [*lost, already])
-    orphan.write_bytes(lines + b'{"click_id": "torn wri')  # the crash cut the last line
+    lines = b"".join(encode_visit(recorder.visit_row(dict(v))) for v in [*lost, already])
+    unreadable = recorder.visit_row(visit_values(campaign))
+    unreadable[recorder.ROW_INDEX["cost"]] = "not a number"
+    lines += encode_visit(unreadable)  # skipped: it could never be stored
+    torn = b'[2,"01jffmzq5k0000000000000000","2026-11-29 08:'  # the crash cut the last line
+    orphan.write_bytes(lines + torn)
     assert replay_spools(store.engine, state.spool_dir) == 4
     assert not orphan.exists()
     stored = stored_click_ids(db)
@@ -142,6 +148,70 @@ def test_orphaned_spool_files_are_replayed_once(
     db.rollback()
     replayed = db.execute(select(Visit).where(Visit.click_id == lost[0]["click_id"])).scalar_one()
     assert replayed.cost == Decimal("0.001") and replayed.created_at == lost[0]["created_at"]
+
+
+# A spool line as the previous version wrote it (a JSON object by column, ISO 8601 times with
+# their offset), taken from a spool file of that version; the IDs are the test's.
+EARLIER_FORMAT_LINE = (
+    '{{"click_id":"{click_id}","created_at":"2026-11-29T08:39:19.864646+00:00",'
+    '"workspace_id":{workspace},"campaign_id":{campaign},"traffic_source_id":{source},'
+    '"flow_id":null,"rule":null,"path":null,"lander_id":null,"offer_id":null,"clicks":0,'
+    '"clicked_at":null,"ip":"{ip}","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like '
+    'Mac OS X) AppleWebKit/605.1.15","is_bot":false,"device_type":"mobile","brand":"Apple",'
+    '"model":"iPhone","os":"iOS","os_version":"17.4","browser":"Mobile Safari",'
+    '"browser_version":"","country":"GB","region":"ENG","city":"London","isp":"Andrews & Arnold'
+    ' Ltd","asn":null,"connection_type":"","language":"en","referrer":"","referrer_domain":"",'
+    '"external_id":"sub-1","cost":"0.0021","var1":"7","var2":"","var3":"","var4":"","var5":"",'
+    '"var6":"","var7":"","var8":"","var9":"","var10":"",'
+    '"unique_since":"2026-11-28T08:39:19.864646+00:00"}}\n'
+)
+
+
+def test_a_spool_file_of_the_earlier_format_is_replayed_after_an_upgrade(
+    db: Session, state: TrackingState, make_campaign: Callable[..., Campaign]
+) -> None:
+    campaign = make_campaign()
+    ids = {
+        "workspace": campaign.workspace_id,
+        "campaign": campaign.id,
+        "source": campaign.traffic_source_id,
+    }
+    earlier = [
+        EARLIER_FORMAT_LINE.format(click_id=new_click_id(), ip=ip, **ids).encode()
+        for ip in ("81.2.69.160", "81.2.69.160", "2001:db8::1")
+    ]
+    # The same visit in today's format (its own click ID and IP), for a field-by-field look.
+    values = json.loads(
+        EARLIER_FORMAT_LINE.format(click_id=new_click_id(), ip="81.2.69.192", **ids)
+    )
+    values["created_at"] = datetime.fromisoformat(values["created_at"])
+    values["cost"] = Decimal(values["cost"])
+    current = encode_visit(recorder.visit_row(values))
+    state.spool_dir.mkdir(parents=True, exist_ok=True)
+    (state.spool_dir / "visits-999999-1.jsonl").write_bytes(b"".join(earlier))  # before upgrade
+    (state.spool_dir / "visits-999999-2.jsonl").write_bytes(current)  # after it
+    assert replay_spools(store.engine, state.spool_dir) == 4
+    db.rollback()
+    rows = [dict(r) for r in db.execute(select(Visit.__table__).order_by(Visit.id)).mappings()]
+    assert [r["click_id"] for r in rows] == [json.loads(line)["click_id"] for line in earlier] + [
+        values["click_id"]
+    ]
+    assert [r["is_unique"] for r in rows] == [True, False, True, True]  # the same IP twice
+    mine = {"id", "click_id", "ip", "is_unique"}
+    expected = {k: v for k, v in rows[3].items() if k not in mine}
+    for row in rows[:3]:
+        assert {k: v for k, v in row.items() if k not in mine} == expected
+    assert expected["created_at"] == datetime(2026, 11, 29, 8, 39, 19, 864646, tzinfo=UTC)
+    assert expected["cost"] == Decimal("0.0021") and expected["var1"] == "7"
+    assert expected["isp"] == "Andrews & Arnold Ltd" and expected["clicked_at"] is None
+
+
+def test_a_visit_row_holds_every_column_its_insert_writes() -> None:
+    written = {c.name for c in Visit.__table__.columns} - {"id", "is_unique"}
+    assert set(recorder.ROW_COLUMNS) == written | {"unique_since"}
+    assert len(recorder.ROW_COLUMNS) == len(set(recorder.ROW_COLUMNS))
+    times = {c.name for c in Visit.__table__.columns if isinstance(c.type, UTCDateTime)}
+    assert times | {"unique_since"} == {"created_at", "clicked_at", "unique_since"}
 
 
 def test_a_live_process_spool_file_is_never_replayed(

@@ -517,7 +517,7 @@ def _store_visits(conn: Connection, rows: list[dict[str, Any]]) -> None:
     visit), executed for many rows in the caller's transaction."""
     statement = recorder.compiled_insert(conn.dialect)
     conn.exec_driver_sql(
-        statement.sql, [statement.parameters(recorder.prepare(dict(row))) for row in rows]
+        statement.sql, [statement.parameters(recorder.visit_row(dict(row))) for row in rows]
     )
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.setup.schemas import DAYS_OF_WEEK, FIELD_KINDS, OPS_BY_KIND
+from tracker.tracking.enrich import CANONICAL_IPV4
 
 Facts = Mapping[str, Any]
 # A compiled condition (or rule): true when the visit's facts match.
@@ -286,9 +287,18 @@ def _ip(key: str, op: str, values: list[str], _zone: tzinfo) -> Predicate:
             by_version[network.version].append((first, first + network.num_addresses - 1))
         tables = {version: _merged_ranges(ranges) for version, ranges in by_version.items()}
 
+        v4_starts, v4_ends = tables[4]
+
         def in_cidr(facts: Facts) -> bool:
             text = facts.get(key)
-            address = _address(text) if text else None
+            if not text:
+                return False
+            if CANONICAL_IPV4.fullmatch(text):  # most visitors: no ipaddress object
+                a, b, c, d = text.split(".")
+                number = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+                at = bisect_right(v4_starts, number) - 1
+                return at >= 0 and number <= v4_ends[at]
+            address = _address(text)
             if address is None:
                 return False
             starts, ends = tables[address.version]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -31,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tracker.models.events import Visit
-from tracker.models.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +167,80 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     UTCDateTime and SQLAlchemy's SQLite DATETIME make of it together, at a tenth of the cost."""
     if value is None:
         return None
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is None:
         raise ValueError("naive datetime given for a UTC column")
-    if value.tzinfo is not UTC:
+    if zone is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    text = value.isoformat(" ")  # "…:SS.ffffff+00:00", without ".ffffff" on a whole second
+    return text[:26] if value.microsecond else text[:19] + ".000000"
+
+
+# A visit's row: every value its INSERT takes, in ROW_COLUMNS' order after the row's format
+# number, each in the form the store keeps (times as naive UTC text "YYYY-MM-DD
+# HH:MM:SS.ffffff", the cost as exact decimal text). It is built once per visit, journalled as
+# it is (a JSON array: the spool line) and turned into the driver's parameters by position.
+# The order is part of the spool format: a change of columns is a new ROW_FORMAT (and
+# ``writer.decode_visit`` reads the formats before it).
+ROW_FORMAT = 2  # format 1, the spool line of earlier versions, was a JSON object by column
+# unique_since: the start of the unique flag's 24 h (for its check in the INSERT).
+_ROW_COLUMN_NAMES = """
+    click_id created_at workspace_id campaign_id traffic_source_id flow_id rule path lander_id
+    offer_id clicks clicked_at ip user_agent is_bot device_type brand model os os_version
+    browser browser_version country region city isp asn connection_type language referrer
+    referrer_domain external_id cost var1 var2 var3 var4 var5 var6 var7 var8 var9 var10
+    unique_since
+"""
+ROW_COLUMNS: tuple[str, ...] = tuple(_ROW_COLUMN_NAMES.split())
+ROW_LENGTH = 1 + len(ROW_COLUMNS)
+ROW_INDEX = {name: index for index, name in enumerate(ROW_COLUMNS, start=1)}
+CLICK_ID_AT = ROW_INDEX["click_id"]
+_TIME_COLUMNS = ("created_at", "clicked_at", "unique_since")
+_CREATED_AT, _CLICKED_AT, _UNIQUE_SINCE = (ROW_INDEX[name] for name in _TIME_COLUMNS)
+_COST_AT = ROW_INDEX["cost"]
+_row_values = itemgetter(*ROW_COLUMNS)
+
+
+def visit_row(values: dict[str, Any]) -> list[Any]:
+    """A visit's row (see ROW_COLUMNS) from its values by column, which are made storable in
+    place (``fit``) and given ``unique_since``."""
+    fit(values)
+    created = values["created_at"]
+    values["unique_since"] = since = created - UNIQUE_WINDOW
+    row = [ROW_FORMAT, *_row_values(values)]
+    row[_CREATED_AT] = created_text = _sqlite_utc_text(created)
+    clicked = row[_CLICKED_AT]
+    if clicked is not None:
+        row[_CLICKED_AT] = created_text if clicked is created else _sqlite_utc_text(clicked)
+    row[_UNIQUE_SINCE] = _sqlite_utc_text(since)
+    cost = row[_COST_AT]
+    if cost is not None:
+        row[_COST_AT] = str(cost)
+    return row
+
+
+def _parameter_from_row(name: str, bind_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a row's value of ``name`` becomes the driver's parameter (None: as it is)."""
+    if name in _TIME_COLUMNS:
+        if dialect.name == "sqlite":
+            return None  # the row's text is SQLite's own form (``_sqlite_utc_text``)
+        # Naive UTC, what UTCDateTime binds: only its underlying type's conversion is left.
+        bind_type = getattr(bind_type, "impl_instance", bind_type)
+        convert: Callable[[Any], Any] = datetime.fromisoformat
+    elif name == "cost":
+        convert = Decimal
+    else:
+        return bind_type.dialect_impl(dialect).bind_processor(dialect)
+    processor = bind_type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return lambda value: None if value is None else convert(value)
+    process = processor
+    return lambda value: process(None if value is None else convert(value))
 
 
 class CompiledInsert:
-    """The visit INSERT compiled once for a dialect, with each parameter's bind conversion.
+    """The visit INSERT compiled once for a dialect, with each parameter's place in a visit's
+    row and its conversion.
 
     Executing it with driver-ready parameters skips SQLAlchemy's per-call compile-cache lookup
     and parameter processing, about a third of the store's time (measured with
@@ -188,31 +253,24 @@ class CompiledInsert:
         self.positional = bool(compiled.positional)
         names = list(compiled.positiontup or []) if self.positional else list(compiled.binds)
         self.names = names
-        self._row = itemgetter(*names)
-        types = {name: compiled.binds[name].type for name in compiled.binds}
-        processors: dict[str, Callable[[Any], Any]] = {}
+        self._pick = itemgetter(*(ROW_INDEX[name] for name in names))
+        converters: dict[str, Callable[[Any], Any]] = {}
         for name in dict.fromkeys(names):
-            if dialect.name == "sqlite" and isinstance(types[name], UTCDateTime):
-                processors[name] = _sqlite_utc_text
-            elif processor := types[name].dialect_impl(dialect).bind_processor(dialect):
-                processors[name] = processor
-        self.processors = list(processors.items())
-        # Positional: converted in place in the row, by position (a name may occur twice).
+            if converter := _parameter_from_row(name, compiled.binds[name].type, dialect):
+                converters[name] = converter
+        # By position in the parameters (a name may occur twice in a positional statement).
         self._at = [
-            (index, processors[name]) for index, name in enumerate(names) if name in processors
+            (index, converters[name]) for index, name in enumerate(names) if name in converters
         ]
 
-    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        """The driver's parameters for one visit (``values`` is left as it is)."""
+    def parameters(self, row: Sequence[Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """The driver's parameters for one visit's row (``visit_row``)."""
+        values = list(self._pick(row))
+        for index, converter in self._at:
+            values[index] = converter(values[index])
         if self.positional:
-            row = list(self._row(values))
-            for index, processor in self._at:
-                row[index] = processor(row[index])
-            return tuple(row)
-        converted = dict(values)
-        for name, processor in self.processors:
-            converted[name] = processor(converted[name])
-        return converted
+            return tuple(values)
+        return dict(zip(self.names, values, strict=True))
 
 
 _compiled: dict[str, CompiledInsert] = {}
@@ -226,15 +284,8 @@ def compiled_insert(dialect: Dialect) -> CompiledInsert:
     return found
 
 
-def prepare(values: dict[str, Any]) -> dict[str, Any]:
-    """A visit's values made storable, with what the unique-flag check needs."""
-    params = fit(values)
-    params["unique_since"] = params["created_at"] - UNIQUE_WINDOW
-    return params
-
-
-def insert_visits(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Store visits (all columns but id and is_unique, see ``prepare``) in one transaction."""
+def insert_visits(engine: Engine, rows: list[list[Any]]) -> None:
+    """Store visits (their rows, see ``visit_row``) in one transaction."""
     statement = compiled_insert(engine.dialect)
     driver_rows = [statement.parameters(row) for row in rows]
 
@@ -249,7 +300,7 @@ def insert_visits(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 def insert_visit(engine: Engine, values: dict[str, Any]) -> None:
     """Store one visit now and commit (the write-behind writer's fallback)."""
-    insert_visits(engine, [prepare(values)])
+    insert_visits(engine, [visit_row(values)])
 
 
 def find_visit(engine: Engine, click_id: str) -> RowMapping | None:

@@ -102,7 +102,12 @@ class RuleRoute:
     path_choice: WeightedChoice[PathRoute] = field(compare=False)
 
     def matches(self, facts: Mapping[str, Any]) -> bool:
-        return all(predicate(facts) for predicate in self.predicates)
+        # A plain loop: all() over a generator costs a frame per predicate, and a visit goes
+        # through most of a flow's rules (a 10-rule flow: ~9 rules, ~20 predicates a visit).
+        for predicate in self.predicates:  # noqa: SIM110
+            if not predicate(facts):
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

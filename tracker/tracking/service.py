@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -132,7 +133,12 @@ VisitOutcome = Redirect | NotFound | AskClientHints | Unavailable
 
 def _cost(snapshot: CampaignSnapshot, raw: str | None) -> Decimal:
     """The visit's cost under the campaign's cost model (cpa and revshare cost per conversion)."""
-    return visit_cost(snapshot.cost_model, snapshot.cost_value, raw)
+    return _visit_cost(snapshot.cost_model, snapshot.cost_value, raw)
+
+
+# A source sends a few distinct costs (one per bid or zone): each is parsed and rounded once.
+_visit_cost = lru_cache(maxsize=1024)(visit_cost)
+_VAR_NAMES = tuple(f"var{n}" for n in range(1, VAR_COUNT + 1))
 
 
 def _param(params: Mapping[str, str], name: str) -> str:
@@ -198,8 +204,8 @@ def track_visit(
         "external_id": _param(params, source.external_id_param),
         "cost": _cost(snapshot, _param(params, source.cost_param) or None),
     }
-    for n in range(VAR_COUNT):
-        values[f"var{n + 1}"] = _param(params, source.var_params[n])
+    for name, param in zip(_VAR_NAMES, source.var_params, strict=True):
+        values[name] = (params.get(param) or "") if param else ""
 
     routes = snapshot.routes
     facts = values

@@ -56,6 +56,8 @@ POSTBACK_TOKENS = ("payout", "txid", "et", "status")
 KNOWN_TOKENS = frozenset(VISIT_TOKENS) | frozenset(POSTBACK_TOKENS)
 
 _TOKEN = re.compile(r"\{([A-Za-z0-9_.]{1,32})\}")
+# What ``quote(value, safe="")`` leaves as it is: such a value goes into the URL unchanged.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,11 @@ class Template:
         out = [literals[0]]
         for index, key in enumerate(self.keys, 1):
             value = values.get(key)
-            out.append(self.written[index - 1] if value is None else quote(str(value), safe=""))
+            if value is None:
+                out.append(self.written[index - 1])
+            else:
+                text = str(value)
+                out.append(text if _UNRESERVED.fullmatch(text) else quote(text, safe=""))
             out.append(literals[index])
         return "".join(out)
 

@@ -51,25 +51,42 @@ BATCH_TARGET = 100  # visits that fill a transaction without waiting longer
 RETRY_PAUSE = (0.05, 5.0)  # first and longest pause between attempts while the store fails
 FSYNC_EVERY = 0.2  # seconds between journal fsyncs while visits wait on a failing store
 CLICK_MARK = b'{"kind":"click"'  # how a click line of the journal starts
-_TIMES = ("created_at", "clicked_at", "unique_since")
 
 
 # Made once: json.dumps with options builds an encoder per call.
 _JSON = json.JSONEncoder(separators=(",", ":"))
+_OBJECT_TIMES = ("created_at", "clicked_at")
+_ROW_TIMES = tuple(recorder.ROW_INDEX[name] for name in (*_OBJECT_TIMES, "unique_since"))
+_ROW_COST = recorder.ROW_INDEX["cost"]
 
 
-def encode(values: dict[str, Any]) -> bytes:
-    """One visit as a spool line: its times and cost written as text up front (no encoder
-    callback per value), read back by ``decode``."""
-    line = dict(values)
-    for name in _TIMES:
-        moment = line.get(name)
-        if moment is not None:
-            line[name] = moment.isoformat()
-    cost = line.get("cost")
-    if cost is not None:
-        line["cost"] = str(cost)
-    return (_JSON.encode(line) + "\n").encode()
+def encode_visit(row: list[Any]) -> bytes:
+    """A visit's row (``recorder.visit_row``) as a spool line: the row as a JSON array."""
+    return (_JSON.encode(row) + "\n").encode()
+
+
+def decode_visit(line: bytes) -> list[Any]:
+    """A spool line back into a visit's row; a line of the earlier format (a JSON object by
+    column, times in ISO 8601 with their offset) is read too, so a spool left by a process of
+    the earlier version is replayed after an upgrade."""
+    if line.startswith(b"["):
+        row: list[Any] = json.loads(line)
+        if row[0] != recorder.ROW_FORMAT or len(row) != recorder.ROW_LENGTH:
+            raise ValueError(f"not a visit row of format {recorder.ROW_FORMAT}")
+        # Its times and cost are read here, so that a line that cannot be stored is skipped
+        # rather than failing its whole file's replay at every attempt.
+        for index in _ROW_TIMES:
+            if row[index] is not None:
+                datetime.fromisoformat(row[index])
+        if row[_ROW_COST] is not None:
+            Decimal(row[_ROW_COST])
+        return row
+    values: dict[str, Any] = json.loads(line)
+    for name in _OBJECT_TIMES:
+        if values.get(name):
+            values[name] = datetime.fromisoformat(values[name])
+    values["cost"] = Decimal(values.get("cost") or "0")
+    return recorder.visit_row(values)
 
 
 def encode_click(click_id: str, offer_id: int | None, at: datetime) -> bytes:
@@ -90,16 +107,6 @@ def decode_click(line: bytes) -> dict[str, Any]:
     return values
 
 
-def decode(line: bytes) -> dict[str, Any]:
-    """A spool line back into a visit's values."""
-    values: dict[str, Any] = json.loads(line)
-    for name in _TIMES:
-        if values.get(name):
-            values[name] = datetime.fromisoformat(values[name])
-    values["cost"] = Decimal(values.get("cost") or "0")
-    return values
-
-
 class VisitWriter:
     """One process's journal and writer thread (both made anew in a forked child)."""
 
@@ -117,7 +124,7 @@ class VisitWriter:
         self._lock = threading.Lock()
         self._queued = threading.Condition(self._lock)
         self._stored = threading.Condition(self._lock)
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[list[Any]] = []  # visits' rows (``recorder.visit_row``)
         self._unstored: dict[str, dict[str, Any]] = {}  # click ID -> values, until committed
         self._spool_only = False  # some visits are in the spool file alone (memory was full)
         self._fd: int | None = None
@@ -142,8 +149,9 @@ class VisitWriter:
 
     def submit(self, values: dict[str, Any]) -> None:
         """Journal one visit and queue it for the store (returns without waiting for it)."""
-        params = recorder.prepare(values)
-        line = encode(params)
+        row = recorder.visit_row(values)
+        line = encode_visit(row)
+        click_id = row[recorder.CLICK_ID_AT]
         with self._lock:
             if self._pid != os.getpid():
                 self._start()
@@ -156,12 +164,12 @@ class VisitWriter:
                     self.dropped += 1
                     return
                 self.unjournalled += 1
-                self._memory_only.add(params["click_id"])
+                self._memory_only.add(click_id)
             elif len(self._queue) >= MAX_QUEUED:
                 self._rotate()  # the store is far behind: the spool file alone keeps these
                 return
-            self._queue.append(params)
-            self._unstored[params["click_id"]] = params
+            self._queue.append(row)
+            self._unstored[click_id] = values
             if len(self._queue) == 1 or len(self._queue) >= BATCH_TARGET:
                 self._queued.notify()  # the writer only waits for a first or a full batch
 
@@ -372,9 +380,10 @@ class VisitWriter:
                 failing = False
             pause = RETRY_PAUSE[0]
             with self._lock:
-                for params in batch:
-                    self._unstored.pop(params["click_id"], None)
-                    self._memory_only.discard(params["click_id"])
+                for row in batch:
+                    click_id = row[recorder.CLICK_ID_AT]
+                    self._unstored.pop(click_id, None)
+                    self._memory_only.discard(click_id)
                 # (a rotation meanwhile handed these over to replay and reset the count)
                 self._clicks_pending = max(self._clicks_pending - len(clicks), 0)
                 self._waiting_since = time.monotonic()
@@ -388,15 +397,16 @@ class VisitWriter:
                         log.error("visit spool could not start over: %s", exc)
                 self._stored.notify_all()
 
-    def _store(self, batch: list[dict[str, Any]]) -> None:
+    def _store(self, batch: list[list[Any]]) -> None:
         try:
             recorder.insert_visits(self.engine, batch)
         except IntegrityError:
             if len(batch) == 1:
-                log.error("visit %s refused by the store; dropped", batch[0]["click_id"])
+                click_id = batch[0][recorder.CLICK_ID_AT]
+                log.error("visit %s refused by the store; dropped", click_id)
                 return
-            for params in batch:  # one bad visit (e.g. its campaign deleted) spoils no other
-                self._store([params])
+            for row in batch:  # one bad visit (e.g. its campaign deleted) spoils no other
+                self._store([row])
 
     def close(self, timeout: float = 20.0) -> None:
         """Store what is queued, stop the writer, and drop the spool file if all is stored."""
@@ -463,8 +473,8 @@ def replay_spools(engine: Engine, spool_dir: Path, batch_size: int = 500) -> int
                         if line.startswith(CLICK_MARK):
                             clicks.append(decode_click(line))
                         else:
-                            rows.append(decode(line))
-                    except (ValueError, TypeError, KeyError):
+                            rows.append(decode_visit(line))
+                    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError):
                         log.warning("skipped an unreadable line of %s", path)  # a torn write
             for start in range(0, len(rows), batch_size):
                 recorder.insert_visits(engine, rows[start : start + batch_size])
