@@ -576,3 +576,38 @@ def test_the_worker_runs_the_report_jobs(app: Any, data: Dataset, db: Session) -
     assert totals["visit retention"] == 0  # retention off
     db.expire_all()
     assert rollups.read_state(db) is not None
+
+
+def test_a_report_pauses_the_garbage_collector_only_while_it_runs(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from tracker.reports import query as report_query
+
+    seen: list[bool] = []
+    real_aggregate = report_query.aggregate
+
+    def watched(session: Any, query: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real_aggregate(session, query)
+
+    monkeypatch.setattr(report_query, "aggregate", watched)
+    assert gc.isenabled()
+    report(db, data.c1.workspace_id, group_by="campaign")
+    assert seen == [False] and gc.isenabled()
+
+    def failing(session: Any, query: Any) -> Any:
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(report_query, "aggregate", failing)
+    with pytest.raises(RuntimeError):
+        report(db, data.c1.workspace_id, group_by="campaign")
+    assert gc.isenabled()  # resumed even when the report failed
+    gc.disable()
+    try:
+        monkeypatch.setattr(report_query, "aggregate", watched)
+        report(db, data.c1.workspace_id, group_by="campaign")
+        assert not gc.isenabled()  # a collector paused by someone else stays paused
+    finally:
+        gc.enable()
