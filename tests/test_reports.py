@@ -279,6 +279,8 @@ def _snapshot(db: Session, ws: int, **params: str) -> dict[str, Any]:
         {"group_by": "traffic_source"},
         {"group_by": "campaign,country"},
         {"group_by": "traffic_source,var1,device_type"},
+        {"group_by": "var1", "traffic_source": "Alpha"},
+        {"group_by": "campaign,var1"},
         {"group_by": "affiliate_network"},
         {"group_by": "hour", "tz": "Europe/Paris"},
         {"group_by": "campaign", "include_bots": "1"},
@@ -300,6 +302,57 @@ def test_rollups_and_raw_visits_never_disagree(
     assert _snapshot(db, ws, tz=tz, **params) == from_rollups
 
 
+@pytest.mark.parametrize(
+    ("group_by", "table"),
+    [
+        ("traffic_source,var1,device_type", "rollup_source_zone"),
+        ("var1", "rollup_source_zone"),
+        ("campaign,var1", "rollup_zone"),
+        ("var1,device_type", "rollup_source_zone"),
+    ],
+)
+def test_zones_across_campaigns_read_the_rollup_without_campaigns(
+    db: Session, data: Dataset, group_by: str, table: str
+) -> None:
+    rollups.refresh_rollups(db, now=AT + timedelta(days=3))
+    db.commit()
+    assert report(db, data.c1.workspace_id, group_by=group_by).sources[0] == table
+    filtered = report(db, data.c1.workspace_id, group_by=group_by, campaign="C1")
+    assert filtered.sources[0] == "rollup_zone"  # a campaign filter needs the campaigns
+
+
+def test_the_migration_fills_the_source_zone_rollup_from_the_zone_rollup(
+    app: Any, db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    from tracker.models import Conversion
+
+    ws = data.c1.workspace_id
+    pending_visit_id = data.visits["v3"].id
+    now = AT + timedelta(days=3)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    levels = "traffic_source,var1,device_type"
+    built = _snapshot(db, ws, group_by=levels, include_bots="1")
+    db.close()
+    directory = app.extensions["migrate"].directory
+    downgrade(directory=directory, revision="c4e8a1f27b90")
+    upgrade(directory=directory)
+    assert report(db, ws, group_by=levels).sources[0] == "rollup_source_zone"
+    assert _snapshot(db, ws, group_by=levels, include_bots="1") == built
+    # A late status change rebuilds the conversion rows alone: they were kept apart.
+    pending = db.query(Conversion).filter_by(visit_id=pending_visit_id).one()
+    pending.status, pending.updated_at = "declined", now
+    db.commit()
+    assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours == 1
+    db.commit()
+    from_rollups = _snapshot(db, ws, group_by=levels, include_bots="1")
+    assert from_rollups != built
+    _raw_only(monkeypatch)
+    assert _snapshot(db, ws, group_by=levels, include_bots="1") == from_rollups
+
+
 def test_late_clicks_rebuild_sealed_hours(
     db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,20 +367,22 @@ def test_late_clicks_rebuild_sealed_hours(
     outcome = rollups.refresh_rollups(db, now=now + timedelta(seconds=10))
     db.commit()
     assert outcome.rebuilt_hours == 1
-    from_rollups = _snapshot(db, ws, group_by="campaign")
+    levels = ("campaign", "traffic_source,var1,device_type")
+    from_rollups = [_snapshot(db, ws, group_by=level) for level in levels]
     _raw_only(monkeypatch)
-    assert _snapshot(db, ws, group_by="campaign") == from_rollups
+    assert [_snapshot(db, ws, group_by=level) for level in levels] == from_rollups
     assert by(report(db, ws, group_by="campaign"), "campaign")["C1"]["clicks"] == 4
 
 
 def test_pruned_visits_keep_their_totals_in_the_rollups(db: Session, data: Dataset) -> None:
     ws = data.c1.workspace_id
-    before = _snapshot(db, ws, group_by="traffic_source")
+    levels = ("traffic_source", "traffic_source,var1,device_type")
+    before = [_snapshot(db, ws, group_by=level) for level in levels]
     deleted = rollups.prune_raw_visits(db, 30, now=AT + timedelta(days=40))
     db.commit()
     assert deleted == 9  # every visit, bots included
     assert db.query(Visit).count() == 0
-    assert _snapshot(db, ws, group_by="traffic_source") == before
+    assert [_snapshot(db, ws, group_by=level) for level in levels] == before
 
 
 def test_a_zone_with_half_hour_offsets_reads_raw_visits(db: Session, data: Dataset) -> None:
@@ -521,9 +576,10 @@ def test_late_postbacks_and_status_changes_reach_sealed_hours(
     assert outcome.rebuilt_hours == 1
     c1 = by(report(db, ws, group_by="campaign"), "campaign")["C1"]
     assert (c1["conversions"], c1["revenue"]) == (2, Decimal("10"))
-    from_rollups = _snapshot(db, ws, group_by="campaign,country")
+    levels = ("campaign,country", "traffic_source,var1,device_type")
+    from_rollups = [_snapshot(db, ws, group_by=level) for level in levels]
     _raw_only(monkeypatch)
-    assert _snapshot(db, ws, group_by="campaign,country") == from_rollups
+    assert [_snapshot(db, ws, group_by=level) for level in levels] == from_rollups
 
 
 def test_group_by_conversion_type_has_conversion_figures_alone(db: Session, data: Dataset) -> None:

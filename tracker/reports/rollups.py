@@ -46,7 +46,14 @@ from sqlalchemy import (
 from tracker.conversions.params import NOT_COUNTED_STATUSES
 from tracker.extensions import DbSession
 from tracker.models import Campaign, Conversion, CostModel, Visit
-from tracker.models.rollups import EntityRollup, GeoRollup, RollupColumns, RollupState, ZoneRollup
+from tracker.models.rollups import (
+    EntityRollup,
+    GeoRollup,
+    RollupColumns,
+    RollupState,
+    SourceZoneRollup,
+    ZoneRollup,
+)
 from tracker.models.types import Money, utcnow
 from tracker.reports.dimensions import DIMENSION_BY_NAME, epoch_expression
 from tracker.reports.periods import EPOCH, SECONDS_PER_DAY, SECONDS_PER_HOUR, epoch_seconds
@@ -100,6 +107,8 @@ SPECS: tuple[RollupSpec, ...] = (
             "os",
         ),
     ),
+    # Zones across campaigns (the zone report without a campaign level or filter).
+    RollupSpec("source_zone", SourceZoneRollup, ("traffic_source_id", "var1", "device_type")),
     RollupSpec("zone", ZoneRollup, ("campaign_id", "traffic_source_id", "var1", "device_type")),
 )
 
