@@ -337,7 +337,7 @@ def test_the_migration_fills_the_source_zone_rollup_from_the_zone_rollup(
     built = _snapshot(db, ws, group_by=levels, include_bots="1")
     db.close()
     directory = app.extensions["migrate"].directory
-    downgrade(directory=directory, revision="c4e8a1f27b90")
+    downgrade(directory=directory, revision="c4e8a1f27b90")  # before source_zone
     upgrade(directory=directory)
     assert report(db, ws, group_by=levels).sources[0] == "rollup_source_zone"
     assert _snapshot(db, ws, group_by=levels, include_bots="1") == built
@@ -667,3 +667,129 @@ def test_a_report_pauses_the_garbage_collector_only_while_it_runs(
         assert not gc.isenabled()  # a collector paused by someone else stays paused
     finally:
         gc.enable()
+
+
+# --- weeks ----------------------------------------------------------------------------------------
+
+
+def _spread_over_weeks(db: Session, data: Dataset) -> None:
+    """Visits (bots, zones, devices, conversions) on every day of four weeks, at varied hours."""
+    first = datetime(2026, 10, 12, tzinfo=UTC)
+    for n in range(28):
+        at = first + timedelta(days=n, hours=(n * 5) % 24)
+        campaign = (data.c1, data.c2, data.c3)[n % 3]
+        visit = add_visit(
+            db,
+            campaign,
+            at,
+            cost=Decimal("0.013") * (n % 4),
+            clicks=n % 2,
+            is_bot=n % 7 == 0,
+            var1=f"z{n % 5}",
+            device_type=("mobile", "desktop")[n % 2],
+            country=("US", "DE", "FR")[n % 3],
+        )
+        if n % 3 == 1:
+            status = ("approved", "pending", "declined")[n % 3]
+            add_conversion(db, visit, f"{n}.25", status, created_at=at, updated_at=at)
+    db.commit()
+
+
+def _range_report(db: Session, ws: int, date_from: str, date_to: str, **params: str) -> Any:
+    args = {"from": [date_from], "to": [date_to], **{k: [v] for k, v in params.items()}}
+    return run_report(db, parse_report_args(args, ws, params.get("tz", "UTC")))
+
+
+def _range_snapshot(db: Session, ws: int, date_from: str, date_to: str, **params: str) -> Any:
+    result = _range_report(db, ws, date_from, date_to, **params)
+    rows = {repr(sorted(r.values.items(), key=str)): r.metrics.as_dict() for r in result.rows}
+    return {"rows": rows, "totals": result.totals.as_dict()}
+
+
+WEEK_REPORTS = [
+    {"group_by": "traffic_source,var1,device_type"},
+    {"group_by": "campaign,country", "include_bots": "1"},
+    {"group_by": "campaign", "tz": "Europe/Paris"},
+    {"group_by": "var1", "traffic_source": "Alpha"},
+]
+
+
+@pytest.mark.parametrize("params", WEEK_REPORTS)
+def test_weeks_days_and_hours_add_up_to_raw_visits(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    from tracker.reports.periods import SECONDS_PER_WEEK
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    rollups.refresh_rollups(db, now=datetime(2026, 11, 12, 20, tzinfo=UTC))
+    db.commit()
+    ranges = [
+        ("2026-10-13", "2026-11-08"),
+        ("2026-10-10", "2026-11-12"),
+        ("2026-10-20", "2026-10-29"),
+    ]
+    query = parse_report_args(
+        {"from": ["2026-10-13"], "to": ["2026-11-08"], "group_by": [params["group_by"]]}, ws, "UTC"
+    )
+    plan = rollups.plan(db, query)
+    assert plan is not None and any(grain == SECONDS_PER_WEEK for grain, _, _ in plan.parts)
+    from_rollups = [_range_snapshot(db, ws, lo, hi, **params) for lo, hi in ranges]
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, lo, hi, **params) for lo, hi in ranges] == from_rollups
+
+
+def test_late_changes_and_pruning_keep_the_weeks_right(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.models import Conversion
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    now = datetime(2026, 11, 12, 20, tzinfo=UTC)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    # A late click and a late status change, both inside a sealed week.
+    visit = db.query(Visit).filter(Visit.created_at < datetime(2026, 10, 25, tzinfo=UTC))
+    late = visit.filter(Visit.clicks == 0).order_by(Visit.created_at.desc()).first()
+    assert late is not None
+    late.clicks, late.clicked_at = 1, now
+    conversion = db.query(Conversion).order_by(Conversion.visit_at).first()
+    assert conversion is not None
+    conversion.status, conversion.updated_at = "declined", now
+    db.commit()
+    assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours >= 2
+    db.commit()
+    window = ("2026-10-13", "2026-11-08")
+    levels = ("traffic_source,var1,device_type", "campaign,country")
+    from_rollups = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    with monkeypatch.context() as raw:
+        _raw_only(raw)
+        assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == (
+            from_rollups
+        )
+    # Raw visits before November go; the weeks that held them still count them.
+    assert rollups.prune_raw_visits(db, 11, now=now + timedelta(seconds=20)) > 0
+    db.commit()
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == from_rollups
+
+
+def test_the_migration_sums_the_sealed_weeks_from_the_day_rows(
+    app: Any, db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    rollups.refresh_rollups(db, now=datetime(2026, 11, 12, 20, tzinfo=UTC))
+    db.commit()
+    window = ("2026-10-13", "2026-11-08")
+    levels = ("traffic_source,var1,device_type", "campaign,country", "campaign")
+    built = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    db.close()
+    directory = app.extensions["migrate"].directory
+    downgrade(directory=directory, revision="e5b7c2d9a614")  # no week rows
+    upgrade(directory=directory)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built

@@ -1,10 +1,11 @@
-"""Report rollups: visits summed per hour and per UTC day for the common dimensions, a state
-row for the worker, and cost adjustments (the per-visit costs a manual cost update replaced).
+"""Report rollups: visits summed per hour, per UTC day and per week for the common dimensions,
+a state row for the worker, and cost adjustments (the per-visit costs a manual cost update
+replaced).
 
-Each rollup table holds both grains (``grain`` = 3600 or 86400 seconds, ``bucket`` = epoch
-second / grain) so a 30-day report reads whole days and only its edges by the hour. The
-conversion columns are filled when raw visits are pruned (see ``tracker.reports.rollups``):
-until then conversions are read from the conversion table, so a late postback counts at once.
+Each rollup table holds every grain (``grain`` = 3600, 86400 or 604800 seconds, ``bucket`` =
+epoch second / grain) so a 30-day report reads whole weeks, whole days around them, and only
+its edges by the hour. Conversions are rolled up as rows of their own (no visits), so a late
+postback rebuilds those alone (see ``tracker.reports.rollups``).
 """
 
 from __future__ import annotations
