@@ -793,3 +793,49 @@ def test_the_migration_sums_the_sealed_weeks_from_the_day_rows(
     assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
     _raw_only(monkeypatch)
     assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
+
+
+def test_late_postbacks_of_one_day_rebuild_its_day_and_week_once(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.reports.periods import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_WEEK
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    day = datetime(2026, 10, 21, tzinfo=UTC)
+    early = add_visit(db, data.c1, day + timedelta(hours=3), var1="z9", device_type="tablet")
+    late = add_visit(db, data.c1, day + timedelta(hours=17), var1="z9", device_type="tablet")
+    db.commit()
+    now = datetime(2026, 11, 12, 20, tzinfo=UTC)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    add_conversion(db, early, "4.00", created_at=now, updated_at=now)
+    add_conversion(db, late, "6.00", created_at=now, updated_at=now)
+    db.commit()
+    rebuilt: list[tuple[int, int, bool]] = []
+    real_rebuild = rollups._rebuild
+
+    def counted(
+        session: Any, grain: int, lo: int, hi: int, workspace_id: int, only: bool = False
+    ) -> None:
+        rebuilt.append((grain, lo, only))
+        real_rebuild(session, grain, lo, hi, workspace_id, only)
+
+    monkeypatch.setattr(rollups, "_rebuild", counted)
+    assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours >= 2
+    db.commit()
+    start = int(day.timestamp())
+    week = start - start % SECONDS_PER_WEEK
+    around = [r for r in rebuilt if start <= r[1] < start + SECONDS_PER_DAY or r[1] == week]
+    assert sorted(around) == [
+        (SECONDS_PER_HOUR, start + 3 * SECONDS_PER_HOUR, True),
+        (SECONDS_PER_HOUR, start + 17 * SECONDS_PER_HOUR, True),
+        (SECONDS_PER_DAY, start, True),
+        (SECONDS_PER_WEEK, week, True),
+    ]
+    window = ("2026-10-13", "2026-11-08")
+    from_rollups = _range_snapshot(db, ws, *window, group_by="traffic_source,var1,device_type")
+    _raw_only(monkeypatch)
+    assert _range_snapshot(db, ws, *window, group_by="traffic_source,var1,device_type") == (
+        from_rollups
+    )

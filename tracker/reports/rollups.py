@@ -439,12 +439,19 @@ def _rebuild_late_changes(session: DbSession, state: RollupState, sealed: int) -
         )
         - clicked
     )
-    for workspace_id, hour_number in clicked:
-        lo = int(hour_number) * SECONDS_PER_HOUR
-        _rebuild_hours(session, workspace_id, lo, lo + SECONDS_PER_HOUR, sealed)
-    for workspace_id, hour_number in converted:
-        lo = int(hour_number) * SECONDS_PER_HOUR
-        _rebuild_hours(session, workspace_id, lo, lo + SECONDS_PER_HOUR, sealed, True)
+    # Each changed hour, then each day and week holding one, once (several late postbacks of a
+    # day are common): whole where a visit changed, its conversion rows alone otherwise; days
+    # before weeks, which are summed from them. Complete days and weeks only, as refresh builds.
+    whole = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in clicked}
+    changed = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in converted}
+    for grain in GRAINS:
+        complete_until = sealed if grain == SECONDS_PER_HOUR else _floor(sealed, grain)
+        whole_buckets = {(w, _floor(at, grain)) for w, at in whole}
+        changed_buckets = {(w, _floor(at, grain)) for w, at in changed} - whole_buckets
+        for buckets, conversions_only in ((whole_buckets, False), (changed_buckets, True)):
+            for workspace_id, lo in sorted(buckets):
+                if lo + grain <= complete_until:
+                    _rebuild(session, grain, lo, lo + grain, workspace_id, conversions_only)
     return len(clicked) + len(converted)
 
 
