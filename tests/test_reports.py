@@ -279,6 +279,8 @@ def _snapshot(db: Session, ws: int, **params: str) -> dict[str, Any]:
         {"group_by": "traffic_source"},
         {"group_by": "campaign,country"},
         {"group_by": "traffic_source,var1,device_type"},
+        {"group_by": "var1", "traffic_source": "Alpha"},
+        {"group_by": "campaign,var1"},
         {"group_by": "affiliate_network"},
         {"group_by": "hour", "tz": "Europe/Paris"},
         {"group_by": "campaign", "include_bots": "1"},
@@ -300,6 +302,57 @@ def test_rollups_and_raw_visits_never_disagree(
     assert _snapshot(db, ws, tz=tz, **params) == from_rollups
 
 
+@pytest.mark.parametrize(
+    ("group_by", "table"),
+    [
+        ("traffic_source,var1,device_type", "rollup_source_zone"),
+        ("var1", "rollup_source_zone"),
+        ("campaign,var1", "rollup_zone"),
+        ("var1,device_type", "rollup_source_zone"),
+    ],
+)
+def test_zones_across_campaigns_read_the_rollup_without_campaigns(
+    db: Session, data: Dataset, group_by: str, table: str
+) -> None:
+    rollups.refresh_rollups(db, now=AT + timedelta(days=3))
+    db.commit()
+    assert report(db, data.c1.workspace_id, group_by=group_by).sources[0] == table
+    filtered = report(db, data.c1.workspace_id, group_by=group_by, campaign="C1")
+    assert filtered.sources[0] == "rollup_zone"  # a campaign filter needs the campaigns
+
+
+def test_the_migration_fills_the_source_zone_rollup_from_the_zone_rollup(
+    app: Any, db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    from tracker.models import Conversion
+
+    ws = data.c1.workspace_id
+    pending_visit_id = data.visits["v3"].id
+    now = AT + timedelta(days=3)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    levels = "traffic_source,var1,device_type"
+    built = _snapshot(db, ws, group_by=levels, include_bots="1")
+    db.close()
+    directory = app.extensions["migrate"].directory
+    downgrade(directory=directory, revision="c4e8a1f27b90")  # before source_zone
+    upgrade(directory=directory)
+    assert report(db, ws, group_by=levels).sources[0] == "rollup_source_zone"
+    assert _snapshot(db, ws, group_by=levels, include_bots="1") == built
+    # A late status change rebuilds the conversion rows alone: they were kept apart.
+    pending = db.query(Conversion).filter_by(visit_id=pending_visit_id).one()
+    pending.status, pending.updated_at = "declined", now
+    db.commit()
+    assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours == 1
+    db.commit()
+    from_rollups = _snapshot(db, ws, group_by=levels, include_bots="1")
+    assert from_rollups != built
+    _raw_only(monkeypatch)
+    assert _snapshot(db, ws, group_by=levels, include_bots="1") == from_rollups
+
+
 def test_late_clicks_rebuild_sealed_hours(
     db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,20 +367,22 @@ def test_late_clicks_rebuild_sealed_hours(
     outcome = rollups.refresh_rollups(db, now=now + timedelta(seconds=10))
     db.commit()
     assert outcome.rebuilt_hours == 1
-    from_rollups = _snapshot(db, ws, group_by="campaign")
+    levels = ("campaign", "traffic_source,var1,device_type")
+    from_rollups = [_snapshot(db, ws, group_by=level) for level in levels]
     _raw_only(monkeypatch)
-    assert _snapshot(db, ws, group_by="campaign") == from_rollups
+    assert [_snapshot(db, ws, group_by=level) for level in levels] == from_rollups
     assert by(report(db, ws, group_by="campaign"), "campaign")["C1"]["clicks"] == 4
 
 
 def test_pruned_visits_keep_their_totals_in_the_rollups(db: Session, data: Dataset) -> None:
     ws = data.c1.workspace_id
-    before = _snapshot(db, ws, group_by="traffic_source")
+    levels = ("traffic_source", "traffic_source,var1,device_type")
+    before = [_snapshot(db, ws, group_by=level) for level in levels]
     deleted = rollups.prune_raw_visits(db, 30, now=AT + timedelta(days=40))
     db.commit()
     assert deleted == 9  # every visit, bots included
     assert db.query(Visit).count() == 0
-    assert _snapshot(db, ws, group_by="traffic_source") == before
+    assert [_snapshot(db, ws, group_by=level) for level in levels] == before
 
 
 def test_a_zone_with_half_hour_offsets_reads_raw_visits(db: Session, data: Dataset) -> None:
@@ -521,9 +576,10 @@ def test_late_postbacks_and_status_changes_reach_sealed_hours(
     assert outcome.rebuilt_hours == 1
     c1 = by(report(db, ws, group_by="campaign"), "campaign")["C1"]
     assert (c1["conversions"], c1["revenue"]) == (2, Decimal("10"))
-    from_rollups = _snapshot(db, ws, group_by="campaign,country")
+    levels = ("campaign,country", "traffic_source,var1,device_type")
+    from_rollups = [_snapshot(db, ws, group_by=level) for level in levels]
     _raw_only(monkeypatch)
-    assert _snapshot(db, ws, group_by="campaign,country") == from_rollups
+    assert [_snapshot(db, ws, group_by=level) for level in levels] == from_rollups
 
 
 def test_group_by_conversion_type_has_conversion_figures_alone(db: Session, data: Dataset) -> None:
@@ -576,3 +632,210 @@ def test_the_worker_runs_the_report_jobs(app: Any, data: Dataset, db: Session) -
     assert totals["visit retention"] == 0  # retention off
     db.expire_all()
     assert rollups.read_state(db) is not None
+
+
+def test_a_report_pauses_the_garbage_collector_only_while_it_runs(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from tracker.reports import query as report_query
+
+    seen: list[bool] = []
+    real_aggregate = report_query.aggregate
+
+    def watched(session: Any, query: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real_aggregate(session, query)
+
+    monkeypatch.setattr(report_query, "aggregate", watched)
+    assert gc.isenabled()
+    report(db, data.c1.workspace_id, group_by="campaign")
+    assert seen == [False] and gc.isenabled()
+
+    def failing(session: Any, query: Any) -> Any:
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(report_query, "aggregate", failing)
+    with pytest.raises(RuntimeError):
+        report(db, data.c1.workspace_id, group_by="campaign")
+    assert gc.isenabled()  # resumed even when the report failed
+    gc.disable()
+    try:
+        monkeypatch.setattr(report_query, "aggregate", watched)
+        report(db, data.c1.workspace_id, group_by="campaign")
+        assert not gc.isenabled()  # a collector paused by someone else stays paused
+    finally:
+        gc.enable()
+
+
+# --- weeks ----------------------------------------------------------------------------------------
+
+
+def _spread_over_weeks(db: Session, data: Dataset) -> None:
+    """Visits (bots, zones, devices, conversions) on every day of four weeks, at varied hours."""
+    first = datetime(2026, 10, 12, tzinfo=UTC)
+    for n in range(28):
+        at = first + timedelta(days=n, hours=(n * 5) % 24)
+        campaign = (data.c1, data.c2, data.c3)[n % 3]
+        visit = add_visit(
+            db,
+            campaign,
+            at,
+            cost=Decimal("0.013") * (n % 4),
+            clicks=n % 2,
+            is_bot=n % 7 == 0,
+            var1=f"z{n % 5}",
+            device_type=("mobile", "desktop")[n % 2],
+            country=("US", "DE", "FR")[n % 3],
+        )
+        if n % 3 == 1:
+            status = ("approved", "pending", "declined")[n % 3]
+            add_conversion(db, visit, f"{n}.25", status, created_at=at, updated_at=at)
+    db.commit()
+
+
+def _range_report(db: Session, ws: int, date_from: str, date_to: str, **params: str) -> Any:
+    args = {"from": [date_from], "to": [date_to], **{k: [v] for k, v in params.items()}}
+    return run_report(db, parse_report_args(args, ws, params.get("tz", "UTC")))
+
+
+def _range_snapshot(db: Session, ws: int, date_from: str, date_to: str, **params: str) -> Any:
+    result = _range_report(db, ws, date_from, date_to, **params)
+    rows = {repr(sorted(r.values.items(), key=str)): r.metrics.as_dict() for r in result.rows}
+    return {"rows": rows, "totals": result.totals.as_dict()}
+
+
+WEEK_REPORTS = [
+    {"group_by": "traffic_source,var1,device_type"},
+    {"group_by": "campaign,country", "include_bots": "1"},
+    {"group_by": "campaign", "tz": "Europe/Paris"},
+    {"group_by": "var1", "traffic_source": "Alpha"},
+]
+
+
+@pytest.mark.parametrize("params", WEEK_REPORTS)
+def test_weeks_days_and_hours_add_up_to_raw_visits(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    from tracker.reports.periods import SECONDS_PER_WEEK
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    rollups.refresh_rollups(db, now=datetime(2026, 11, 12, 20, tzinfo=UTC))
+    db.commit()
+    ranges = [
+        ("2026-10-13", "2026-11-08"),
+        ("2026-10-10", "2026-11-12"),
+        ("2026-10-20", "2026-10-29"),
+    ]
+    query = parse_report_args(
+        {"from": ["2026-10-13"], "to": ["2026-11-08"], "group_by": [params["group_by"]]}, ws, "UTC"
+    )
+    plan = rollups.plan(db, query)
+    assert plan is not None and any(grain == SECONDS_PER_WEEK for grain, _, _ in plan.parts)
+    from_rollups = [_range_snapshot(db, ws, lo, hi, **params) for lo, hi in ranges]
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, lo, hi, **params) for lo, hi in ranges] == from_rollups
+
+
+def test_late_changes_and_pruning_keep_the_weeks_right(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.models import Conversion
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    now = datetime(2026, 11, 12, 20, tzinfo=UTC)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    # A late click and a late status change, both inside a sealed week.
+    visit = db.query(Visit).filter(Visit.created_at < datetime(2026, 10, 25, tzinfo=UTC))
+    late = visit.filter(Visit.clicks == 0).order_by(Visit.created_at.desc()).first()
+    assert late is not None
+    late.clicks, late.clicked_at = 1, now
+    conversion = db.query(Conversion).order_by(Conversion.visit_at).first()
+    assert conversion is not None
+    conversion.status, conversion.updated_at = "declined", now
+    db.commit()
+    assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours >= 2
+    db.commit()
+    window = ("2026-10-13", "2026-11-08")
+    levels = ("traffic_source,var1,device_type", "campaign,country")
+    from_rollups = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    with monkeypatch.context() as raw:
+        _raw_only(raw)
+        assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == (
+            from_rollups
+        )
+    # Raw visits before November go; the weeks that held them still count them.
+    assert rollups.prune_raw_visits(db, 11, now=now + timedelta(seconds=20)) > 0
+    db.commit()
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == from_rollups
+
+
+def test_the_migration_sums_the_sealed_weeks_from_the_day_rows(
+    app: Any, db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    rollups.refresh_rollups(db, now=datetime(2026, 11, 12, 20, tzinfo=UTC))
+    db.commit()
+    window = ("2026-10-13", "2026-11-08")
+    levels = ("traffic_source,var1,device_type", "campaign,country", "campaign")
+    built = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    db.close()
+    directory = app.extensions["migrate"].directory
+    downgrade(directory=directory, revision="e5b7c2d9a614")  # no week rows
+    upgrade(directory=directory)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
+
+
+def test_late_postbacks_of_one_day_rebuild_its_day_and_week_once(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.reports.periods import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_WEEK
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    day = datetime(2026, 10, 21, tzinfo=UTC)
+    early = add_visit(db, data.c1, day + timedelta(hours=3), var1="z9", device_type="tablet")
+    late = add_visit(db, data.c1, day + timedelta(hours=17), var1="z9", device_type="tablet")
+    db.commit()
+    now = datetime(2026, 11, 12, 20, tzinfo=UTC)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    add_conversion(db, early, "4.00", created_at=now, updated_at=now)
+    add_conversion(db, late, "6.00", created_at=now, updated_at=now)
+    db.commit()
+    rebuilt: list[tuple[int, int, bool]] = []
+    real_rebuild = rollups._rebuild
+
+    def counted(
+        session: Any, grain: int, lo: int, hi: int, workspace_id: int, only: bool = False
+    ) -> None:
+        rebuilt.append((grain, lo, only))
+        real_rebuild(session, grain, lo, hi, workspace_id, only)
+
+    monkeypatch.setattr(rollups, "_rebuild", counted)
+    assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours >= 2
+    db.commit()
+    start = int(day.timestamp())
+    week = start - start % SECONDS_PER_WEEK
+    around = [r for r in rebuilt if start <= r[1] < start + SECONDS_PER_DAY or r[1] == week]
+    assert sorted(around) == [
+        (SECONDS_PER_HOUR, start + 3 * SECONDS_PER_HOUR, True),
+        (SECONDS_PER_HOUR, start + 17 * SECONDS_PER_HOUR, True),
+        (SECONDS_PER_DAY, start, True),
+        (SECONDS_PER_WEEK, week, True),
+    ]
+    window = ("2026-10-13", "2026-11-08")
+    from_rollups = _range_snapshot(db, ws, *window, group_by="traffic_source,var1,device_type")
+    _raw_only(monkeypatch)
+    assert _range_snapshot(db, ws, *window, group_by="traffic_source,var1,device_type") == (
+        from_rollups
+    )

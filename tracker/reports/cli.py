@@ -65,7 +65,8 @@ def bench_reports(
     raw_only: bool,
     rebuild_rollups: bool,
 ) -> None:
-    """Generate realistic visits and conversions, then time three 30-day reports cold and warm."""
+    """Generate realistic visits and conversions, then time 30-day reports cold and warm (the
+    API's, and the report page's own requests down the zone path)."""
     import random
     import time
 

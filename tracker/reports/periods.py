@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SECONDS_PER_HOUR = 3600
 SECONDS_PER_DAY = 86400
+SECONDS_PER_WEEK = 7 * SECONDS_PER_DAY
 
 
 def epoch_seconds(moment: datetime) -> int:
