@@ -297,7 +297,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -309,9 +309,17 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: f
     raise RuntimeError(f"server on port {port} did not start within {timeout} s")
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[int]:
-    """Run a server until the block ends (SIGTERM, then SIGKILL); yields its master pid."""
+    """Run a server until the block ends (SIGTERM, then SIGKILL); yields its master pid.
+
+    The server runs in a session of its own (a Ctrl-C meant for the benchmark must not stop it
+    mid-round), so a SIGTERM to the benchmark is turned into an exit that stops it too."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with log.open("ab") as log_file:
         process = subprocess.Popen(
             command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
@@ -322,10 +330,11 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> It
         finally:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            signal.signal(signal.SIGTERM, previous)
 
 
 def worker_rss_mb(master_pid: int, background: bool = False) -> list[float]:

@@ -23,20 +23,26 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clicks import (  # bench/clicks.py: servers started and stopped the same way
+    free_port,
+    serving,
+    tracker_command,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # the only address this benchmark ever sends to
@@ -150,54 +156,6 @@ class Report:
                 f"{r.stored.get('log', 0):,} |"
             )
         return "\n".join(lines)
-
-
-# --- servers --------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex((HOST, port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not start within {timeout} s")
-
-
-@contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[int]:
-    """Run a server until the block ends (SIGTERM, then SIGKILL); yields its pid."""
-    with log.open("ab") as log_file:
-        process = subprocess.Popen(
-            command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            wait_until_listening(port, process)
-            yield process.pid
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def tracker_command() -> list[str]:
-    script = Path(sys.executable).parent / "tracker"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("tracker")
-    return [found] if found else [sys.executable, "-c", "from tracker.cli import main; main()"]
 
 
 def bare_command(port: int, workers: int) -> list[str]:
