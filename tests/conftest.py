@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from tests.report_data import Dataset, build_dataset
 from tracker import create_app
 from tracker.auth.services import create_api_token, create_user
 from tracker.config import Settings
@@ -399,6 +400,19 @@ def lander_offer_campaign(
             "offers": [{"id": offer.id, "weight": 100}],
         }
     )
+
+
+# --- the reports' data set ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def data(
+    db: Session,
+    make_campaign: Callable[..., Campaign],
+    make_traffic_source: Callable[..., TrafficSource],
+) -> Dataset:
+    """The reports' small fixed data set with hand-computed figures (tests/report_data.py)."""
+    return build_dataset(db, make_campaign, make_traffic_source)
 
 
 # --- a live server and a browser -----------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.report_data import AT, Dataset, add_visit, build_dataset
-from tracker.models import Campaign, CostModel, TrafficSource, Visit
+from tests.report_data import AT, Dataset, add_visit
+from tracker.models import Campaign, CostModel, Visit
 from tracker.models.rollups import CostAdjustment
 from tracker.reports import rollups
 from tracker.reports.costs import (
@@ -56,15 +56,6 @@ def test_visit_cost_of_each_model(
     model: CostModel | str, value: str | None, param: str | None, expected: str
 ) -> None:
     assert visit_cost(model, Decimal(value) if value else None, param) == Decimal(expected)
-
-
-@pytest.fixture
-def data(
-    db: Session,
-    make_campaign: Callable[..., Campaign],
-    make_traffic_source: Callable[..., TrafficSource],
-) -> Dataset:
-    return build_dataset(db, make_campaign, make_traffic_source)
 
 
 def campaign_cost(db: Session, data: Dataset, campaign: Campaign, bots: bool = False) -> Any:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tests.report_data import AT, Dataset, add_conversion, add_visit, build_dataset
+from tests.report_data import AT, Dataset, add_conversion, add_visit
 from tracker.models import Campaign, TrafficSource
 from tracker.models.types import utcnow
 from tracker.reports import rollups
@@ -22,15 +22,6 @@ from tracker.reports.ranges import DEFAULT_RANGE, pick_range
 
 DAY = "range=custom&from=2026-11-10&to=2026-11-10"
 COLUMNS = ("visits", "clicks", "conversions", "revenue", "cost", "profit", "roi", "epv")
-
-
-@pytest.fixture
-def data(
-    db: Session,
-    make_campaign: Callable[..., Campaign],
-    make_traffic_source: Callable[..., TrafficSource],
-) -> Dataset:
-    return build_dataset(db, make_campaign, make_traffic_source)
 
 
 def figures(html: str, object_id: int) -> dict[str, str]:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.report_data import AT, Dataset, add_conversion, add_visit, build_dataset
-from tracker.models import Campaign, TrafficSource, Visit
+from tests.report_data import AT, Dataset, add_conversion, add_visit
+from tracker.models import Campaign, Visit
 from tracker.reports import rollups
 from tracker.reports.metrics import METRIC_NAMES, Metrics, Sums
 from tracker.reports.query import (
@@ -25,15 +25,6 @@ from tracker.reports.query import (
 )
 
 DAY = "2026-11-10"
-
-
-@pytest.fixture
-def data(
-    db: Session,
-    make_campaign: Callable[..., Campaign],
-    make_traffic_source: Callable[..., TrafficSource],
-) -> Dataset:
-    return build_dataset(db, make_campaign, make_traffic_source)
 
 
 def report(db: Session, workspace_id: int, tz: str = "UTC", **params: str) -> Any:

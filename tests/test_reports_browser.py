@@ -8,24 +8,12 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-from sqlalchemy.orm import Session
-
 from tests.browser import log_in
 from tests.conftest import ARTIFACTS
-from tests.report_data import Dataset, build_dataset
-from tracker.models import Campaign, Role, TrafficSource, User
+from tests.report_data import Dataset
+from tracker.models import Role, User
 
 RANGE = "from=2026-11-10&to=2026-11-10&tz=UTC"
-
-
-@pytest.fixture
-def data(
-    db: Session,
-    make_campaign: Callable[..., Campaign],
-    make_traffic_source: Callable[..., TrafficSource],
-) -> Dataset:
-    return build_dataset(db, make_campaign, make_traffic_source)
 
 
 def test_report_page_drills_down_and_exports_what_it_shows(
