@@ -287,26 +287,28 @@ def _find_visit(state: TrackingState, engine: Engine, click_id: str) -> Mapping[
     visits not stored yet, which carry no ``id``. Raises ``StoreUnavailable`` when neither
     can tell."""
     gate = state.gate
+
+    def pending() -> Mapping[str, Any] | None:
+        writer = state.writer
+        return writer.pending(click_id) if writer is not None else None
+
     if gate.down:
-        pending = state.writer.pending(click_id) if state.writer is not None else None
-        if pending is not None:
-            return pending
+        if (waiting := pending()) is not None:
+            return waiting
         if not gate.may_try():
             raise StoreUnavailable("the store is down and the visit is not in this process")
     try:
         found = await_visit(state, click_id, lambda: recorder.find_visit(engine, click_id))
     except SQLAlchemyError as exc:
         gate.failed(exc)
-        found = None
-        pending = state.writer.pending(click_id) if state.writer is not None else None
-        if pending is None:
+        if (waiting := pending()) is None:
             raise StoreUnavailable(
                 "the store is down and the visit is not in this process"
             ) from exc
-        return pending
+        return waiting
     gate.succeeded()
-    if found is None and state.writer is not None:
-        return state.writer.pending(click_id)  # still on its way to a slow store
+    if found is None:
+        return pending()  # still on its way to a slow store
     return cast(Mapping[str, Any] | None, found)
 
 
