@@ -323,11 +323,3 @@ def apply_clicks(engine: Engine, clicks: list[dict[str, Any]]) -> None:
         for c in clicks
     ]
     _with_retries(engine, lambda conn: conn.execute(_CLICK_BY_CLICK_ID, rows))
-
-
-def visit_exists(engine: Engine, click_id: str) -> bool:
-    """True when a visit with this click ID is stored."""
-    with engine.connect() as conn:
-        return (
-            conn.execute(select(VISIT.c.id).where(VISIT.c.click_id == click_id)).first() is not None
-        )
