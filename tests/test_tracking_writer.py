@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from tracker.extensions import db as store
 from tracker.models import Campaign, Visit
+from tracker.models.events import user_agent_hash
 from tracker.models.types import UTCDateTime
 from tracker.tracking import recorder
 from tracker.tracking.clickid import new_click_id
@@ -58,6 +59,7 @@ def visit_values(campaign: Campaign, click_id: str | None = None) -> dict[str, A
     }
     values.pop("id")
     values.pop("is_unique")
+    values.pop("user_agent_hash")
     values.update(
         click_id=click_id or new_click_id(),
         created_at=now,
@@ -208,7 +210,8 @@ def test_a_spool_file_of_the_earlier_format_is_replayed_after_an_upgrade(
 
 def test_a_visit_row_holds_every_column_its_insert_writes() -> None:
     written = {c.name for c in Visit.__table__.columns} - {"id", "is_unique"}
-    assert set(recorder.ROW_COLUMNS) == written | {"unique_since"}
+    derived = {"user_agent_hash"}  # bound from the row's user agent, not kept in the row
+    assert set(recorder.ROW_COLUMNS) == (written - derived) | {"unique_since"}
     assert len(recorder.ROW_COLUMNS) == len(set(recorder.ROW_COLUMNS))
     times = {c.name for c in Visit.__table__.columns if isinstance(c.type, UTCDateTime)}
     assert times | {"unique_since"} == {"created_at", "clicked_at", "unique_since"}
@@ -306,3 +309,65 @@ def test_cached_campaigns_keep_redirecting_while_the_store_is_down(
     store_down["yes"] = False
     assert state.flush(timeout=15)
     assert len(stored_click_ids(db)) == 2
+
+
+def test_a_stored_visit_carries_its_user_agent_hash(
+    db: Session, make_campaign: Callable[..., Campaign]
+) -> None:
+    campaign = make_campaign()
+    recorder.insert_visit(store.engine, visit_values(campaign))  # the hot path's statement
+    db.add(Visit(**{**visit_values(campaign), "user_agent": "Other agent"}))  # the ORM's
+    db.commit()
+    stored = db.execute(select(Visit.user_agent, Visit.user_agent_hash).order_by(Visit.id)).all()
+    assert [(agent, user_agent_hash(agent)) for agent, _ in stored] == stored
+    assert user_agent_hash(IPHONE) != user_agent_hash("Other agent")
+    assert user_agent_hash(IPHONE) == -7266529512239379198  # the stored format
+
+
+def test_the_unique_check_seeks_by_ip_and_user_agent(
+    db: Session, make_campaign: Callable[..., Campaign]
+) -> None:
+    """However many visits share an IP (a mobile carrier's NAT), the visit INSERT's unique
+    check reads the index by IP and user agent hash, not every visit of that IP."""
+    statement = recorder.compiled_insert(store.engine.dialect)
+    parameters = statement.parameters(recorder.visit_row(visit_values(make_campaign())))
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement.sql, parameters)
+            details = [row[-1] for row in plan]
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a test table is tiny
+            plan = conn.exec_driver_sql("EXPLAIN " + statement.sql, parameters)
+            details = [row[0] for row in plan]
+    text = "\n".join(details)
+    assert "ix_visit_unique_key" in text, text
+    seeks = [line for line in details if "user_agent_hash" in line]
+    assert seeks and "ip" in seeks[0] and "campaign_id" in seeks[0], text
+
+
+def test_the_migration_hashes_the_user_agents_of_the_last_day(
+    app: Flask, db: Session, make_campaign: Callable[..., Campaign]
+) -> None:
+    from datetime import timedelta
+
+    from flask_migrate import downgrade, upgrade
+
+    campaign = make_campaign()
+    now = datetime.now(UTC)
+    for age, agent in ((timedelta(hours=1), IPHONE), (timedelta(hours=30), "Old agent")):
+        values = visit_values(campaign)
+        db.add(Visit(**{**values, "created_at": now - age, "user_agent": agent}))
+    db.commit()
+    repeat, older = visit_values(campaign), {**visit_values(campaign), "user_agent": "Old agent"}
+    db.close()
+    directory = app.extensions["migrate"].directory
+    downgrade(directory=directory, revision="f3a9d6e1b720")  # before user_agent_hash
+    upgrade(directory=directory)
+    hashes = dict(db.execute(select(Visit.user_agent, Visit.user_agent_hash)).tuples().all())
+    assert hashes == {IPHONE: user_agent_hash(IPHONE), "Old agent": None}
+    # The next visit of that IP and user agent is a repeat; an older one no longer counts.
+    recorder.insert_visit(store.engine, repeat)
+    recorder.insert_visit(store.engine, older)
+    db.rollback()
+    flags = db.execute(select(Visit.is_unique).order_by(Visit.id.desc()).limit(2)).scalars()
+    assert list(flags) == [True, False]

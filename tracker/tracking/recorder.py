@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tracker.models.events import Visit
+from tracker.models.events import Visit, user_agent_hash
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ STRING_LIMITS: dict[str, int] = {
     if (length := getattr(column.type, "length", None))
 }
 _INSERTED = [c.name for c in VISIT.columns if c.name not in ("id", "is_unique")]
+# Columns not in a visit's row, bound from another of its values: name -> (source, conversion).
+_DERIVED: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "user_agent_hash": ("user_agent", user_agent_hash),
+}
 
 
 def _build_insert(dialect_name: str) -> Any:
@@ -61,7 +65,9 @@ def _build_insert(dialect_name: str) -> Any:
     seen = exists().where(
         VISIT.c.campaign_id == bindparam("campaign_id"),
         VISIT.c.ip == bindparam("ip"),
+        VISIT.c.user_agent_hash == bindparam("user_agent_hash"),
         VISIT.c.created_at >= bindparam("unique_since", type_=VISIT.c.created_at.type),
+        # Read only on a hash match: a repeat visit, or (once in 2^64) a collision.
         VISIT.c.user_agent == bindparam("user_agent"),
     )
     values: dict[str, Any] = {name: bindparam(name, type_=VISIT.c[name].type) for name in _INSERTED}
@@ -253,10 +259,14 @@ class CompiledInsert:
         self.positional = bool(compiled.positional)
         names = list(compiled.positiontup or []) if self.positional else list(compiled.binds)
         self.names = names
-        self._pick = itemgetter(*(ROW_INDEX[name] for name in names))
+        self._pick = itemgetter(
+            *(ROW_INDEX[_DERIVED[name][0] if name in _DERIVED else name] for name in names)
+        )
         converters: dict[str, Callable[[Any], Any]] = {}
         for name in dict.fromkeys(names):
-            if converter := _parameter_from_row(name, compiled.binds[name].type, dialect):
+            if name in _DERIVED:
+                converters[name] = _DERIVED[name][1]
+            elif converter := _parameter_from_row(name, compiled.binds[name].type, dialect):
                 converters[name] = converter
         # By position in the parameters (a name may occur twice in a positional statement).
         self._at = [

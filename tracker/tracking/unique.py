@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from tracker.models.events import user_agent_hash
 from tracker.tracking.recorder import UNIQUE_WINDOW, VISIT
 
 
@@ -26,6 +27,7 @@ def seen_recently(
         .where(
             VISIT.c.campaign_id == campaign_id,
             VISIT.c.ip == ip,
+            VISIT.c.user_agent_hash == user_agent_hash(user_agent),
             VISIT.c.created_at >= at - UNIQUE_WINDOW,
             VISIT.c.created_at <= at,
             VISIT.c.user_agent == user_agent,
