@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from flask import Flask
@@ -43,7 +44,7 @@ def run_server(
         from tracker.conversions.worker import gunicorn_hooks
 
         options.update(gunicorn_hooks())
-    options["post_worker_init"] = _start_checkpointer
+    options["post_worker_init"] = _after_worker_init
     options.update(extra or {})
 
     class TrackerServer(BaseApplication):
@@ -59,11 +60,25 @@ def run_server(
     TrackerServer().run()
 
 
-def _start_checkpointer(worker: Any) -> None:
-    """In each web worker, after the fork: SQLite's WAL checkpoints beside the requests."""
+def _after_worker_init(worker: Any) -> None:
+    """In each web worker, once its app is loaded: SQLite's WAL checkpoints beside the
+    requests, and the app's own objects kept out of garbage collection."""
     from tracker.extensions import db
     from tracker.store import start_checkpointer
 
     app: Flask = worker.wsgi
     with app.app_context():
         start_checkpointer(db.engine)
+    freeze_loaded_objects()
+
+
+def freeze_loaded_objects() -> None:
+    """Move every object alive now (the app, its models, the user-agent parser's tables, the
+    snapshot and GeoIP state: about 150,000) out of the cyclic garbage collector's reach.
+
+    They live as long as the process, yet each full collection walked all of them again: a
+    visit's rows, queued for the store for a few milliseconds, set one off every few thousand
+    visits. Measured in-process over 20,000 visits: 131 ms of collections without, 37 ms with
+    (bench/RESULTS.md). What a request allocates is still collected as before."""
+    gc.collect()  # what start-up left as garbage goes now, not frozen forever
+    gc.freeze()
