@@ -561,26 +561,36 @@ PAGE_PATH = ("traffic_source", "var1", "device_type")
 PAGE_ROWS = 1000
 
 
-def _timed(url: str, query: Any, warm_runs: int) -> tuple[Any, float, float]:
-    """The report, its first run on a new connection (cold) and the median of the next."""
+def _timed(url: str, query: Any, warm_runs: int) -> tuple[dict[str, Any], float, float]:
+    """The report's figures, its first run on a new connection (cold) and the median of the
+    next (warm). A run ends once the report is dropped and the garbage collector runs again,
+    as a request's does at its teardown (tracker/reports/collector.py)."""
     from sqlalchemy.orm import Session
 
+    from tracker.reports import collector
     from tracker.reports.query import run_report
     from tracker.store import configure_engine
+
+    def run_once(session: Session) -> tuple[dict[str, Any], float]:
+        started = time.perf_counter()
+        with collector.paused():
+            report = run_report(session, query)
+            figures = {
+                "rows": report.total_rows,
+                "visits": report.totals.visits,
+                "sources": "+".join(report.sources),
+                "top": report.rows[0].values if report.rows else None,
+            }
+            del report
+        return figures, time.perf_counter() - started
 
     engine = create_engine(url)
     configure_engine(engine)
     with Session(engine) as session:
-        started = time.perf_counter()
-        report = run_report(session, query)
-        cold = time.perf_counter() - started
-        warm = []
-        for _ in range(warm_runs):
-            started = time.perf_counter()
-            run_report(session, query)
-            warm.append(time.perf_counter() - started)
+        figures, cold = run_once(session)
+        warm = [run_once(session)[1] for _ in range(warm_runs)]
     engine.dispose()
-    return report, cold, statistics.median(warm)
+    return figures, cold, statistics.median(warm)
 
 
 def time_reports(url: str, workspace_id: int, warm_runs: int = 5) -> Iterator[dict[str, Any]]:
@@ -602,25 +612,25 @@ def time_reports(url: str, workspace_id: int, warm_runs: int = 5) -> Iterator[di
     filters: tuple[Filter, ...] = ()
     for depth, level in enumerate(PAGE_PATH):
         query = ReportQuery(workspace_id, (level,), period, filters, limit=PAGE_ROWS)
-        report, cold, warm = _timed(url, query, warm_runs)
+        figures, cold, warm = _timed(url, query, warm_runs)
         within = f" in the top {' → '.join(PAGE_PATH[:depth])}" if depth else ""
         label = f"page: {level}{within}, ≤ {PAGE_ROWS:,} rows".replace("_", " ")
-        yield _result(label, report, cold, warm)
-        if not report.rows:
+        yield _result(label, figures, cold, warm)
+        top = figures["top"]  # the most visits: what a buyer drills into first
+        if top is None:
             break
-        top = report.rows[0].values  # the most visits: what a buyer drills into first
         dimension = PAGE_PATH[depth]
         by_id = f"{dimension}_id" in top
         value = top[f"{dimension}_id"] if by_id else top[dimension]
         filters = (*filters, Filter(dimension, (str(value),), by_id))
 
 
-def _result(label: str, report: Any, cold: float, warm: float) -> dict[str, Any]:
+def _result(label: str, figures: dict[str, Any], cold: float, warm: float) -> dict[str, Any]:
     return {
         "report": label,
-        "rows": report.total_rows,
-        "visits": report.totals.visits,
-        "sources": "+".join(report.sources),
+        "rows": figures["rows"],
+        "visits": figures["visits"],
+        "sources": figures["sources"],
         "cold_ms": cold * 1000,
         "warm_ms": warm * 1000,
     }

@@ -660,6 +660,25 @@ def test_a_report_pauses_the_garbage_collector_only_while_it_runs(
         gc.enable()
 
 
+def test_in_a_request_the_collector_resumes_at_its_teardown(
+    app: Any, db: Session, data: Dataset, api: Callable[..., Any]
+) -> None:
+    """Not as soon as the report is built: its rows are still in use then (JSON, CSV, page),
+    and the first collection would walk them all; at the teardown they are freed."""
+    import gc
+
+    from tracker.reports import collector
+
+    with app.test_request_context("/reports"):
+        report(db, data.c1.workspace_id, group_by="campaign")
+        report(db, data.c1.workspace_id, group_by="country")
+        assert not gc.isenabled() and collector.is_paused()
+    assert gc.isenabled() and not collector.is_paused()
+    response = api("viewer").get(f"/api/v1/report?group_by=campaign&from={DAY}&to={DAY}&tz=UTC")
+    assert response.status_code == 200
+    assert gc.isenabled() and not collector.is_paused()  # the API's own teardown resumed it
+
+
 # --- weeks ----------------------------------------------------------------------------------------
 
 

@@ -10,11 +10,8 @@ they hold every dimension asked for; raw visits answer the rest.
 
 from __future__ import annotations
 
-import gc
 import heapq
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -43,7 +40,7 @@ from tracker.extensions import DbSession
 from tracker.models import Campaign, Conversion, Offer, Visit
 from tracker.models.types import Money
 from tracker.numbers import MAX_ID, is_whole_number
-from tracker.reports import rollups
+from tracker.reports import collector, rollups
 from tracker.reports.dimensions import (
     DIMENSION_BY_NAME,
     WEEKDAY_NAMES,
@@ -705,40 +702,12 @@ def _build_rows(
     return rows
 
 
-_collector_lock = threading.Lock()
-# Reports building now, and whether the collector ran before the first: it resumes when the
-# last one is done.
-_collector_pause = {"reports": 0, "was_enabled": False}
-
-
-@contextmanager
-def _collector_paused_while_building() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a report builds its groups and rows.
-
-    A zone report allocates a few hundred thousand containers (keys, sums, rows) that all
-    stay alive; each allocation burst set off full collections walking every one of them
-    again, about a third of its time (measured: 1.1 s of CPU → 0.7 s). Nothing a report
-    builds is a cycle, so nothing is left for the collector to find afterwards."""
-    with _collector_lock:
-        if _collector_pause["reports"] == 0:
-            _collector_pause["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _collector_pause["reports"] += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _collector_pause["reports"] -= 1
-            if _collector_pause["reports"] == 0 and _collector_pause["was_enabled"]:
-                gc.enable()
-
-
 def run_report(session: DbSession, query: ReportQuery) -> Report:
     """Run a report: one row per group with every metric, totals over all rows.
 
     A limited report sorted by a metric builds only the rows it returns (the page shows
     1,000 of a zone report's tens of thousands of groups); names are looked up for those."""
-    with _collector_paused_while_building():
+    with collector.paused():
         return _run_report(session, query)
 
 

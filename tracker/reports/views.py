@@ -28,6 +28,7 @@ from tracker.config import Settings
 from tracker.extensions import db
 from tracker.models import Campaign, Role
 from tracker.numbers import parse_id
+from tracker.reports import collector
 from tracker.reports.costs import (
     CostError,
     CostImportError,
@@ -55,6 +56,8 @@ from tracker.setup.variables import sub_id_names
 
 reports_bp = Blueprint("reports", __name__)
 reports_bp.record_once(lambda state: register_jobs(cast(Flask, state.app)))
+# Every request's, the API's and the dashboard's included: they run reports too.
+reports_bp.teardown_app_request(collector.resume_after_request)
 
 PAGE_ROWS = 1000
 
