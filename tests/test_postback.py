@@ -645,6 +645,18 @@ def test_allowed_ips_entries_and_addresses(allowed: list[str], ip: str, ok: bool
     assert ip_allowed(allowed, ip) is ok
 
 
+def test_a_bad_allowed_ips_entry_is_logged_once_not_at_every_postback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    allowed = ["203.0.113.0/24", "not-a-cidr-seen-once"]
+    with caplog.at_level("WARNING", logger="tracker.conversions.services"):
+        for _ in range(3):
+            assert ip_allowed(allowed, "203.0.113.1") is True
+            assert ip_allowed(allowed, "198.51.100.1") is False
+    warnings = [r for r in caplog.records if "not-a-cidr-seen-once" in r.getMessage()]
+    assert len(warnings) == 1
+
+
 # --- pixel and script ----------------------------------------------------------------------------
 
 

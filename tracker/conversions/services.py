@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -393,16 +394,28 @@ def secret_matches(expected: str | None, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
-def ip_allowed(allowed: Iterable[str], ip: str) -> bool:
-    """True when the list is empty or ``ip`` is inside one of its CIDRs (bad entries skipped)."""
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=256)
+def _allowed_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """A network's allowed IPs and CIDRs, parsed once per distinct list (a bad entry is
+    logged once, not at every postback)."""
     networks = []
-    for entry in allowed:
+    for entry in entries:
         try:
-            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+            networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
             log.warning("ignoring a bad allowed_ips entry: %r", entry)
+    return tuple(networks)
+
+
+def ip_allowed(allowed: Iterable[str], ip: str) -> bool:
+    """True when the list is empty or ``ip`` is inside one of its CIDRs (bad entries skipped)."""
+    entries = tuple(str(entry).strip() for entry in allowed)
+    networks = _allowed_networks(entries)
     if not networks:
-        return not list(allowed)
+        return not entries
     try:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:
