@@ -3,6 +3,8 @@ user agent were seen in the campaign within 24 h becomes one index seek instead 
 visit of that IP (a mobile carrier's NAT sends thousands).
 
 Only visits of the last 25 hours get their hash: older ones are never read by the check.
+Visits that processes of the earlier version store between this upgrade and their restart get
+no hash: a visitor who returns within the next 24 h is counted unique once more.
 
 Revision ID: a9c3e5f1d207
 Revises: f3a9d6e1b720
