@@ -70,8 +70,9 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_visit_unique_key", table_name="visit")
-    with op.batch_alter_table("visit") as batch_op:
-        batch_op.drop_column("user_agent_hash")
+    # Plain ALTER TABLE on both stores (SQLite 3.35+): a batch "move and copy" would drop the
+    # old visit table, and with foreign keys on that deletes every conversion by cascade.
+    op.execute("ALTER TABLE visit DROP COLUMN user_agent_hash")
     op.create_index(
         "ix_visit_unique_key", "visit", ["campaign_id", "ip", "created_at"], unique=False
     )
