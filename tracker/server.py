@@ -73,8 +73,8 @@ def _after_worker_init(worker: Any) -> None:
 
 
 def freeze_loaded_objects() -> None:
-    """Move every object alive now (the app, its models, the user-agent parser's tables, the
-    snapshot and GeoIP state: about 150,000) out of the cyclic garbage collector's reach.
+    """Move every object alive now (the app, its models and templates, the user-agent parser's
+    tables: about 150,000) out of the cyclic garbage collector's reach.
 
     They live as long as the process, yet each full collection walked all of them again: a
     visit's rows, queued for the store for a few milliseconds, set one off every few thousand

@@ -7,7 +7,7 @@ builds is a cycle, so nothing is left for the collector to find afterwards.
 
 When the collector resumes matters as much: the first collection after a pause walks every
 object made meanwhile that is still alive. Resumed as soon as a 55,000-row report was built,
-that was 130 ms of walking its rows (bench/RESULTS.md). So inside a request the pause lasts
+that was 29-41 ms of walking its rows (bench/RESULTS.md). So inside a request the pause lasts
 until the request's teardown, when the report and what was made of it (the JSON, the CSV, the
 page) are freed; outside one (the CLI, the benchmark), until the caller's block ends.
 """
