@@ -183,7 +183,7 @@ def test_serve_checkpoints_the_wal_beside_the_requests(fresh_env: dict[str, str]
     assert process.returncode == 0, err
 
 
-def test_a_web_worker_keeps_its_loaded_app_out_of_garbage_collection(
+def test_a_web_worker_replays_the_spool_and_keeps_its_app_out_of_garbage_collection(
     app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After gunicorn loads the app in a worker, the objects alive then are frozen: a full
@@ -194,11 +194,18 @@ def test_a_web_worker_keeps_its_loaded_app_out_of_garbage_collection(
     from tracker import server, store
 
     started: list[Any] = []
+    replayed: list[Any] = []
     monkeypatch.setattr(store, "start_checkpointer", started.append)
+    monkeypatch.setattr(server, "_replay_spools", replayed.append)
     assert gc.get_freeze_count() == 0
     try:
         server._after_worker_init(SimpleNamespace(wsgi=app))
         assert gc.get_freeze_count() > 10_000
         assert len(started) == 1  # and the WAL checkpoints still start
+        # and what a killed worker left in the spool is stored at once, not at a first visit
+        deadline = time.monotonic() + 10
+        while not replayed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert replayed == [app]
     finally:
         gc.unfreeze()

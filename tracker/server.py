@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gc
+import logging
+import threading
 from typing import Any
 
 from flask import Flask
+
+log = logging.getLogger(__name__)
 
 
 def run_server(
@@ -62,14 +66,31 @@ def run_server(
 
 def _after_worker_init(worker: Any) -> None:
     """In each web worker, once its app is loaded: SQLite's WAL checkpoints beside the
-    requests, and the app's own objects kept out of garbage collection."""
+    requests, what dead workers left in the spool replayed, and the app's own objects kept out
+    of garbage collection."""
     from tracker.extensions import db
     from tracker.store import start_checkpointer
 
     app: Flask = worker.wsgi
     with app.app_context():
         start_checkpointer(db.engine)
+    threading.Thread(target=_replay_spools, args=(app,), name="spool-replay", daemon=True).start()
     freeze_loaded_objects()
+
+
+def _replay_spools(app: Flask) -> None:
+    """Store the visits a killed worker journalled but did not store, as soon as its
+    replacement starts: its writer would only do it at its first visit, and the background
+    worker (every 30 s) may not run (``--no-worker``)."""
+    from tracker.extensions import db
+    from tracker.tracking.views import tracking_state
+    from tracker.tracking.writer import replay_spools
+
+    try:
+        with app.app_context():
+            replay_spools(db.engine, tracking_state(app).spool_dir)
+    except Exception:  # the store may be down: the writer and the background worker retry
+        log.exception("visit spool replay at worker start failed")
 
 
 def freeze_loaded_objects() -> None:
