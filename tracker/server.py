@@ -82,13 +82,11 @@ def _replay_spools(app: Flask) -> None:
     """Store the visits a killed worker journalled but did not store, as soon as its
     replacement starts: its writer would only do it at its first visit, and the background
     worker (every 30 s) may not run (``--no-worker``)."""
-    from tracker.extensions import db
-    from tracker.tracking.views import tracking_state
-    from tracker.tracking.writer import replay_spools
+    from tracker.tracking.views import replay_dead_spools
 
     try:
         with app.app_context():
-            replay_spools(db.engine, tracking_state(app).spool_dir)
+            replay_dead_spools(app)
     except Exception:  # the store may be down: the writer and the background worker retry
         log.exception("visit spool replay at worker start failed")
 

@@ -77,11 +77,8 @@ def _init_tracking(state: BlueprintSetupState) -> None:
     )
     ua_parser()  # built once per process, before the first visitor rather than during
 
-    def replay(app: Flask) -> int:
-        return replay_spools(db.engine, spool_dir)
-
     # The background worker stores what a dead process's spool file still holds.
-    add_worker_job(app, "visit spool replay", replay, every=30.0)
+    add_worker_job(app, "visit spool replay", replay_dead_spools, every=30.0)
 
     endpoints = app.extensions[ENDPOINTS] = TrackingEndpoints(app)
     edge = lean_edge(app)
@@ -89,6 +86,12 @@ def _init_tracking(state: BlueprintSetupState) -> None:
     edge.add("/click", endpoints.click_route)
     edge.add("/click/", endpoints.click_slot_route, prefix=True)
     edge.add("/go/", endpoints.hop, prefix=True)
+
+
+def replay_dead_spools(app: Flask) -> int:
+    """Store what the spool files of dead processes still hold (inside an app context); how
+    many lines were replayed."""
+    return replay_spools(db.engine, tracking_state(app).spool_dir)
 
 
 def tracking_state(app: Flask | None = None) -> TrackingState:
