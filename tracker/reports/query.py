@@ -15,14 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     ColumnElement,
+    CursorResult,
     FromClause,
+    Result,
     Select,
     and_,
     case,
@@ -123,17 +124,23 @@ class ReportQuery:
         return self.period.zone.key
 
 
-@dataclass
 class ReportRow:
     """One group: its dimension values (entities as name and id) and every metric (derived
-    when first asked for: a page shows its first rows of a report that may have thousands)."""
+    when first asked for: a page shows its first rows of a report that may have thousands).
+    Slots, not a dataclass with a cached property: a zone report builds and frees 55,000."""
 
-    values: dict[str, Any]
-    sums: Sums
+    __slots__ = ("_metrics", "sums", "values")
 
-    @cached_property
+    def __init__(self, values: dict[str, Any], sums: Sums) -> None:
+        self.values = values
+        self.sums = sums
+        self._metrics: Metrics | None = None
+
+    @property
     def metrics(self) -> Metrics:
-        return Metrics.from_sums(self.sums)
+        if self._metrics is None:
+            self._metrics = Metrics.from_sums(self.sums)
+        return self._metrics
 
     def as_json(self) -> dict[str, Any]:
         return {**self.values, **self.metrics.as_json()}
@@ -515,12 +522,26 @@ Key = tuple[Any, ...]
 Acc = list[Any]
 
 
-def _accumulate(groups: dict[Key, Acc], rows: Any, levels: int, positions: tuple[int, ...]) -> None:
+def _plain_rows(result: Result[Any]) -> Sequence[Sequence[Any]]:
+    """Every row as the driver's own tuple, without SQLAlchemy's ``Row`` objects and result
+    processing (fetching a zone report's 55,000 groups on SQLite: 281 → 224 ms). The values read
+    here (ids, numbers, text, sums as int, float or Decimal) need no conversion."""
+    cursor_result = cast(CursorResult[Any], result)
+    try:
+        rows: Sequence[Sequence[Any]] = cursor_result.cursor.fetchall()
+    finally:
+        cursor_result.close()
+    return rows
+
+
+def _accumulate(
+    groups: dict[Key, Acc], result: Result[Any], levels: int, positions: tuple[int, ...]
+) -> None:
     """Add each row's measures at ``positions`` (visits, unique, clicks, conversions, revenue,
     cost, conversion cost; -1: absent) to its group's accumulator."""
     v, u, c, n, r, k, kc = positions
     # All rows at once (one fetchall): row by row, the driver round trips cost more than the sums.
-    for row in rows.all():
+    for row in _plain_rows(result):
         key = tuple(row[:levels])
         acc = groups.get(key)
         if acc is None:
@@ -536,8 +557,23 @@ def _accumulate(groups: dict[Key, Acc], rows: Any, levels: int, positions: tuple
             acc[5] += row[kc] or 0
 
 
-def _to_sums(acc: Acc) -> Sums:
-    return Sums(int(acc[0]), int(acc[1]), int(acc[2]), int(acc[3]), _money(acc[4]), _money(acc[5]))
+def _to_sums(groups: dict[Key, Acc]) -> dict[Key, Sums]:
+    """Each group's accumulator as ``Sums`` (one loop, no call per group: tens of thousands)."""
+    sums: dict[Key, Sums] = {}
+    for key, (visits, unique_visits, clicks, conversions, revenue, cost) in groups.items():
+        # Money sums from SQLite are floats: six places, as stored; most revenues are 0.
+        if type(revenue) is float:
+            revenue = Decimal(f"{revenue:.6f}") if revenue else ZERO_MONEY
+        elif type(revenue) is not Decimal:
+            revenue = Decimal(revenue or 0)
+        if type(cost) is float:
+            cost = Decimal(f"{cost:.6f}") if cost else ZERO_MONEY
+        elif type(cost) is not Decimal:
+            cost = Decimal(cost or 0)
+        sums[key] = Sums(
+            int(visits), int(unique_visits), int(clicks), int(conversions), revenue, cost
+        )
+    return sums
 
 
 def conversion_side(query: ReportQuery) -> bool:
@@ -558,7 +594,7 @@ def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], 
         stmt = _raw_conversion_select(session, query, resolved, period.start, period.end)
         at = levels  # conversions, revenue, conversion cost
         _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
-        return {key: _to_sums(acc) for key, acc in groups.items()}, ["raw_conversions"]
+        return _to_sums(groups), ["raw_conversions"]
     plan = rollups.plan(session, query)
     raw_from = period.start
     if plan is not None:
@@ -584,7 +620,7 @@ def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], 
         at = levels  # conversions, revenue, conversion cost
         _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
         sources.append("raw")
-    return {key: _to_sums(acc) for key, acc in groups.items()}, sources
+    return _to_sums(groups), sources
 
 
 def _names(
