@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tests.report_data import AT, Dataset, add_conversion, add_visit
@@ -270,6 +271,12 @@ def _snapshot(db: Session, ws: int, **params: str) -> dict[str, Any]:
         {"group_by": "traffic_source"},
         {"group_by": "campaign,country"},
         {"group_by": "traffic_source,var1,device_type"},
+        # Zone keys: without the source level (a key per source, added up), with campaigns,
+        # levels in another order, a time level, a filter.
+        {"group_by": "var1,device_type"},
+        {"group_by": "device_type,campaign,var1"},
+        {"group_by": "day,var1,device_type", "tz": "America/New_York"},
+        {"group_by": "traffic_source,var1,device_type", "device_type": "mobile"},
         {"group_by": "var1", "traffic_source": "Alpha"},
         {"group_by": "campaign,var1"},
         {"group_by": "affiliate_network"},
@@ -342,6 +349,101 @@ def test_the_migration_fills_the_source_zone_rollup_from_the_zone_rollup(
     assert from_rollups != built
     _raw_only(monkeypatch)
     assert _snapshot(db, ws, group_by=levels, include_bots="1") == from_rollups
+
+
+def _zone_key_triples(db: Session) -> dict[int, tuple[int, str, str]]:
+    from tracker.models.rollups import ZoneKey
+
+    return {k.id: (k.traffic_source_id, k.var1, k.device_type) for k in db.query(ZoneKey)}
+
+
+def test_zone_rollups_are_grouped_by_one_key_per_source_zone_and_device(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import event
+
+    from tracker.models.rollups import SourceZoneRollup, ZoneRollup
+
+    ws = data.c1.workspace_id
+    # A visit whose traffic source is gone (deleted outside the tracker): key source 0.
+    orphan = add_visit(db, data.c2, AT + timedelta(minutes=5), var1="z-9", device_type="tablet")
+    db.flush()
+    db.execute(update(Visit).where(Visit.id == orphan.id).values(traffic_source_id=None))
+    db.commit()
+    now = AT + timedelta(days=3)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    keys = _zone_key_triples(db)
+    visits = {(v.traffic_source_id or 0, v.var1, v.device_type) for v in db.query(Visit).all()}
+    assert sorted(keys.values()) == sorted(visits)  # one each, no more
+    for model in (SourceZoneRollup, ZoneRollup):
+        for row in db.query(model):
+            assert keys[row.zone_key_id] == (row.traffic_source_id or 0, row.var1, row.device_type)
+    statements: list[str] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        levels = "traffic_source,var1,device_type"
+        from_rollups = _snapshot(db, ws, group_by=levels)
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    rollup_statement = next(s for s in statements if "FROM rollup_source_zone" in s)
+    assert "GROUP BY rollup_source_zone.zone_key_id" in rollup_statement
+    assert any("None" in row and "z-9" in row for row in from_rollups["rows"])
+    # New visits: a zone already numbered, and a new one; only the new one gets a key.
+    add_visit(db, data.c1, now + timedelta(minutes=1), var1="z-9", device_type="tablet")
+    add_visit(db, data.c1, now + timedelta(minutes=2), var1="z-new", device_type="mobile")
+    db.commit()
+    rollups.refresh_rollups(db, now=now + timedelta(hours=2))
+    db.commit()
+    added = set(_zone_key_triples(db).items()) - set(keys.items())
+    source = data.c1.traffic_source_id
+    assert sorted(triple for _, triple in added) == [
+        (source, "z-9", "tablet"),
+        (source, "z-new", "mobile"),
+    ]
+    window = ("2026-11-10", "2026-11-13")
+    from_rollups = _range_snapshot(db, ws, *window, group_by=levels)
+    assert any("z-new" in row for row in from_rollups["rows"])
+    _raw_only(monkeypatch)
+    assert _range_snapshot(db, ws, *window, group_by=levels) == from_rollups
+
+
+def test_the_migration_numbers_the_zones_of_the_rollups(
+    app: Any, db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    ws = data.c1.workspace_id
+    now = AT + timedelta(days=3)
+    rollups.refresh_rollups(db, now=now)
+    db.commit()
+    levels = ("traffic_source,var1,device_type", "campaign,var1,device_type")
+    built = [_snapshot(db, ws, group_by=level, include_bots="1") for level in levels]
+    keys = set(_zone_key_triples(db).values())
+    campaign_id = data.c1.id
+    db.close()
+    directory = app.extensions["migrate"].directory
+    downgrade(directory=directory, revision="a9c3e5f1d207")  # before zone keys
+    upgrade(directory=directory)
+    assert set(_zone_key_triples(db).values()) == keys
+    assert [_snapshot(db, ws, group_by=level, include_bots="1") for level in levels] == built
+    # The next hours roll up with keys as before.
+    campaign = db.get(Campaign, campaign_id)
+    assert campaign is not None
+    add_visit(db, campaign, now + timedelta(minutes=1), var1="z-after", device_type="mobile")
+    db.commit()
+    rollups.refresh_rollups(db, now=now + timedelta(hours=2))
+    db.commit()
+    window = ("2026-11-10", "2026-11-13")
+    after = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    assert any("z-after" in row for row in after[0]["rows"])
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == after
 
 
 def test_late_clicks_rebuild_sealed_hours(

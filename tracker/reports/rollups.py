@@ -54,6 +54,7 @@ from tracker.models.rollups import (
     RollupColumns,
     RollupState,
     SourceZoneRollup,
+    ZoneKey,
     ZoneRollup,
 )
 from tracker.models.types import Money, utcnow
@@ -91,6 +92,8 @@ class RollupSpec:
     name: str
     model: type[RollupColumns]
     columns: tuple[str, ...]
+    # Rows carry a ``ZoneKey`` for their (traffic source, var1, device type).
+    zone_keyed: bool = False
 
     @property
     def table(self) -> Any:
@@ -118,8 +121,18 @@ SPECS: tuple[RollupSpec, ...] = (
         ),
     ),
     # Zones across campaigns (the zone report without a campaign level or filter).
-    RollupSpec("source_zone", SourceZoneRollup, ("traffic_source_id", "var1", "device_type")),
-    RollupSpec("zone", ZoneRollup, ("campaign_id", "traffic_source_id", "var1", "device_type")),
+    RollupSpec(
+        "source_zone",
+        SourceZoneRollup,
+        ("traffic_source_id", "var1", "device_type"),
+        zone_keyed=True,
+    ),
+    RollupSpec(
+        "zone",
+        ZoneRollup,
+        ("campaign_id", "traffic_source_id", "var1", "device_type"),
+        zone_keyed=True,
+    ),
 )
 
 
@@ -134,20 +147,73 @@ def _floor(epoch: int, grain: int) -> int:
 # --- building buckets ------------------------------------------------------------------------
 
 
-def _visit_side(spec: RollupSpec, grain: int, dialect: str) -> Select[Any]:
+def _zone_key_match(visit: Any) -> ColumnElement[bool]:
+    key = ZoneKey.__table__
+    return and_(
+        key.c.traffic_source_id == func.coalesce(visit.c.traffic_source_id, 0),
+        key.c.var1 == visit.c.var1,
+        key.c.device_type == visit.c.device_type,
+    )
+
+
+def _visit_keys(spec: RollupSpec, grain: int, dialect: str) -> list[ColumnElement[Any]]:
+    """What a build from visits groups by: workspace, bucket, bot, the spec's columns and, for a
+    zone-keyed spec, the key (one per (source, var1, device), so the groups stay the same)."""
     visit = Visit.__table__
     bucket = (epoch_expression(visit.c.created_at, dialect) // grain).label("bucket")
-    keys = [visit.c.workspace_id, bucket, visit.c.is_bot, *(visit.c[c] for c in spec.columns)]
-    return select(
-        *keys,
-        func.count(),
-        func.sum(case((visit.c.is_unique == true(), 1), else_=0)),
-        func.sum(visit.c.clicks),
-        func.sum(visit.c.cost),
-        literal(0),
-        literal(0),
-        literal(0),
-    ).group_by(*keys)
+    keys: list[ColumnElement[Any]] = [
+        visit.c.workspace_id,
+        bucket,
+        visit.c.is_bot,
+        *(visit.c[c] for c in spec.columns),
+    ]
+    if spec.zone_keyed:
+        keys.append(ZoneKey.__table__.c.id)
+    return keys
+
+
+def _with_zone_key(spec: RollupSpec, from_: FromClause) -> FromClause:
+    if not spec.zone_keyed:
+        return from_
+    return from_.join(ZoneKey.__table__, _zone_key_match(Visit.__table__))
+
+
+def _add_zone_keys(session: DbSession, lo: int, hi: int, workspace_id: int | None) -> None:
+    """Number each (source, var1, device type) of the visits in [lo, hi) not numbered yet.
+    Builds run one at a time (``_lock_state``), so no two add the same key."""
+    visit = Visit.__table__
+    key = ZoneKey.__table__
+    new = (
+        select(func.coalesce(visit.c.traffic_source_id, 0), visit.c.var1, visit.c.device_type)
+        .where(
+            visit.c.created_at >= _moment(lo),
+            visit.c.created_at < _moment(hi),
+            ~select(key.c.id).where(_zone_key_match(visit)).exists(),
+        )
+        .distinct()
+    )
+    if workspace_id is not None:
+        new = new.where(visit.c.workspace_id == workspace_id)
+    session.execute(insert(ZoneKey).from_select(["traffic_source_id", "var1", "device_type"], new))
+
+
+def _visit_side(spec: RollupSpec, grain: int, dialect: str) -> Select[Any]:
+    visit = Visit.__table__
+    keys = _visit_keys(spec, grain, dialect)
+    return (
+        select(
+            *keys,
+            func.count(),
+            func.sum(case((visit.c.is_unique == true(), 1), else_=0)),
+            func.sum(visit.c.clicks),
+            func.sum(visit.c.cost),
+            literal(0),
+            literal(0),
+            literal(0),
+        )
+        .select_from(_with_zone_key(spec, visit))
+        .group_by(*keys)
+    )
 
 
 def _in_bucket_order(grain: int, stmt: Select[Any]) -> Select[Any]:
@@ -158,7 +224,8 @@ def _in_bucket_order(grain: int, stmt: Select[Any]) -> Select[Any]:
 
 
 def _insert_columns(spec: RollupSpec) -> list[str]:
-    return ["workspace_id", "bucket", "is_bot", *spec.columns, *SUM_COLUMNS]
+    keyed = ["zone_key_id"] if spec.zone_keyed else []
+    return ["workspace_id", "bucket", "is_bot", *spec.columns, *keyed, *SUM_COLUMNS]
 
 
 def _build_visits(
@@ -188,9 +255,7 @@ def _build_conversions(
     """Add the conversions of visits in [lo, hi) to ``spec``'s table, as rows of their own."""
     visit = Visit.__table__
     conversion = Conversion.__table__
-    dialect = session.get_bind().dialect.name
-    bucket = (epoch_expression(visit.c.created_at, dialect) // grain).label("bucket")
-    keys = [visit.c.workspace_id, bucket, visit.c.is_bot, *(visit.c[c] for c in spec.columns)]
+    keys = _visit_keys(spec, grain, session.get_bind().dialect.name)
     counts, pays, conversion_cost = conversion_measures()
     stmt = (
         select(
@@ -204,8 +269,11 @@ def _build_conversions(
             func.sum(type_coerce(conversion_cost, Money)),
         )
         .select_from(
-            conversion.join(visit, visit.c.id == conversion.c.visit_id).join(
-                Campaign.__table__, Campaign.__table__.c.id == conversion.c.campaign_id
+            _with_zone_key(
+                spec,
+                conversion.join(visit, visit.c.id == conversion.c.visit_id).join(
+                    Campaign.__table__, Campaign.__table__.c.id == conversion.c.campaign_id
+                ),
             )
         )
         .where(
@@ -240,7 +308,14 @@ def _build_weeks(
     days_per_week = SECONDS_PER_WEEK // SECONDS_PER_DAY
     week = (table.c.bucket // days_per_week).label("bucket")
     conversion_row = table.c.visits == 0
-    keys = [table.c.workspace_id, week, table.c.is_bot, *(table.c[c] for c in spec.columns)]
+    keyed = [table.c.zone_key_id] if spec.zone_keyed else []
+    keys = [
+        table.c.workspace_id,
+        week,
+        table.c.is_bot,
+        *(table.c[c] for c in spec.columns),
+        *keyed,
+    ]
     stmt = (
         select(*keys, *(func.sum(table.c[c]) for c in SUM_COLUMNS))
         .where(
@@ -309,6 +384,8 @@ def _delete_buckets(
 
 
 def _build(session: DbSession, grain: int, lo: int, hi: int, workspace_id: int | None) -> None:
+    if grain != SECONDS_PER_WEEK:
+        _add_zone_keys(session, lo, hi, workspace_id)
     for spec in SPECS:
         if grain == SECONDS_PER_WEEK:
             _build_weeks(session, spec, lo, hi, workspace_id)
@@ -325,6 +402,8 @@ def _rebuild(
     workspace_id: int | None,
     conversions_only: bool = False,
 ) -> None:
+    if grain != SECONDS_PER_WEEK and not conversions_only:
+        _add_zone_keys(session, lo, hi, workspace_id)
     for spec in SPECS:
         _delete_buckets(session, spec, grain, lo, hi, workspace_id, conversions_only)
         if grain == SECONDS_PER_WEEK:
@@ -556,7 +635,6 @@ class RollupPlan:
         groups at 1 M visits) faster than Python merges their groups."""
         table = self.spec.table
         scope = make_scope(table, table.c.bucket * table.c.grain)
-        dims = [scope.expression(DIMENSION_BY_NAME[n]) for n in query.group_by]
         parts = [
             and_(
                 table.c.grain == grain,
@@ -572,12 +650,47 @@ class RollupPlan:
         ]
         if not query.include_bots:
             conditions.append(table.c.is_bot == false())
-        stmt = (
-            select(*dims, *(money_sum(session, table.c[c]).label(c) for c in SUM_COLUMNS))
+        sums = [money_sum(session, table.c[c]).label(c) for c in SUM_COLUMNS]
+        if self.spec.zone_keyed and set(query.group_by) >= ZONE_KEY_LEVELS:
+            return [self._by_zone_key(query, scope, conditions, sums)]
+        dims = [scope.expression(DIMENSION_BY_NAME[n]) for n in query.group_by]
+        stmt = select(*dims, *sums).select_from(scope.from_clause(table)).where(and_(*conditions))
+        return [stmt.group_by(*dims) if dims else stmt]
+
+    def _by_zone_key(
+        self,
+        query: Any,
+        scope: Any,
+        conditions: list[ColumnElement[bool]],
+        sums: Sequence[ColumnElement[Any]],
+    ) -> Select[Any]:
+        """The report grouped by zone key (and its other levels), the key's var1 and device
+        type joined after grouping; the traffic source is the rows' own (see ``ZoneKey``).
+        A report without a source level gets a row per source, which the caller adds up."""
+        table = self.spec.table
+        others = [n for n in query.group_by if n not in ZONE_KEYED_LEVELS]
+        group = [scope.expression(DIMENSION_BY_NAME[n]) for n in others]
+        group.append(table.c.zone_key_id.label("zone_key_id"))
+        source = [func.min(table.c.traffic_source_id).label("traffic_source")]
+        grouped = (
+            select(*group, *source, *sums)
             .select_from(scope.from_clause(table))
             .where(and_(*conditions))
+            .group_by(*group)
+            .subquery("grouped")
         )
-        return [stmt.group_by(*dims) if dims else stmt]
+        key = ZoneKey.__table__
+        levels = {name: grouped.c[name] for name in (*others, "traffic_source")}
+        levels.update(var1=key.c.var1, device_type=key.c.device_type)
+        return select(
+            *(levels[n] for n in query.group_by), *(grouped.c[c] for c in SUM_COLUMNS)
+        ).select_from(grouped.join(key, key.c.id == grouped.c.zone_key_id))
+
+
+# A report grouping by var1 and device type reads a zone-keyed rollup by its key, which also
+# stands for the traffic source.
+ZONE_KEY_LEVELS = frozenset({"var1", "device_type"})
+ZONE_KEYED_LEVELS = ZONE_KEY_LEVELS | {"traffic_source"}
 
 
 def columns_needed(query: Any) -> set[str]:
