@@ -413,6 +413,29 @@ def test_zone_rollups_are_grouped_by_one_key_per_source_zone_and_device(
     assert _range_snapshot(db, ws, *window, group_by=levels) == from_rollups
 
 
+def test_rolled_up_money_is_exact_to_the_millionth(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rollups sum money as floats (``rollups.rollup_sum``): large sums with every digit of the
+    six places still match the raw visits' exact sums."""
+    ws = data.c1.workspace_id
+    for n in range(60):
+        at = AT - timedelta(days=n % 20, minutes=n)
+        visit = add_visit(db, data.c1, at, cost=Decimal("123456.789013") + n, var1=f"m{n % 3}")
+        add_conversion(db, visit, f"{987654 + n}.000001", created_at=at, updated_at=at)
+    db.commit()
+    rollups.refresh_rollups(db, now=AT + timedelta(days=3))
+    db.commit()
+    window = ("2026-10-20", "2026-11-10")
+    levels = ("campaign", "traffic_source,var1,device_type")
+    from_rollups = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    assert _range_report(db, ws, *window, group_by="campaign").sources[0] == "rollup_entity"
+    cost = from_rollups[0]["totals"]["cost"]
+    assert cost > Decimal("7407407") and cost.as_tuple().exponent == -6
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == from_rollups
+
+
 def test_the_migration_numbers_the_zones_of_the_rollups(
     app: Any, db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:

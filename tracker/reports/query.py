@@ -535,10 +535,16 @@ def _plain_rows(result: Result[Any]) -> Sequence[Sequence[Any]]:
 
 
 def _accumulate(
-    groups: dict[Key, Acc], result: Result[Any], levels: int, positions: tuple[int, ...]
+    groups: dict[Key, Acc],
+    result: Result[Any],
+    levels: int,
+    positions: tuple[int, ...],
+    money_as_float: bool = False,
 ) -> None:
     """Add each row's measures at ``positions`` (visits, unique, clicks, conversions, revenue,
-    cost, conversion cost; -1: absent) to its group's accumulator."""
+    cost, conversion cost; -1: absent) to its group's accumulator. ``money_as_float``: the rows
+    add to rollup sums, which are floats (``rollups.rollup_sum``), while PostgreSQL sums raw
+    money as Decimal."""
     v, u, c, n, r, k, kc = positions
     # All rows at once (one fetchall): row by row, the driver round trips cost more than the sums.
     for row in _plain_rows(result):
@@ -550,11 +556,13 @@ def _accumulate(
             acc[0] += row[v] or 0
             acc[1] += row[u] or 0
             acc[2] += row[c] or 0
-            acc[5] += row[k] or 0
+            cost = row[k] or 0
+            acc[5] += float(cost) if money_as_float else cost
         if n >= 0:
             acc[3] += row[n] or 0
-            acc[4] += row[r] or 0
-            acc[5] += row[kc] or 0
+            revenue, cost = row[r] or 0, row[kc] or 0
+            acc[4] += float(revenue) if money_as_float else revenue
+            acc[5] += float(cost) if money_as_float else cost
 
 
 def _to_sums(groups: dict[Key, Acc]) -> dict[Key, Sums]:
@@ -615,10 +623,12 @@ def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], 
     if raw_from < period.end:
         stmt = _raw_visit_select(session, query, resolved, raw_from, period.end)
         at = levels  # visits, unique, clicks, cost
-        _accumulate(groups, session.execute(stmt), levels, (at, at + 1, at + 2, -1, -1, at + 3, -1))
+        positions = (at, at + 1, at + 2, -1, -1, at + 3, -1)
+        _accumulate(groups, session.execute(stmt), levels, positions, plan is not None)
         stmt = _raw_conversion_select(session, query, resolved, raw_from, period.end)
         at = levels  # conversions, revenue, conversion cost
-        _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
+        positions = (-1, -1, -1, at, at + 1, -1, at + 2)
+        _accumulate(groups, session.execute(stmt), levels, positions, plan is not None)
         sources.append("raw")
     return _to_sums(groups), sources
 
