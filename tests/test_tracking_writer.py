@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from tracker.models import Campaign, Visit
 from tracker.models.events import user_agent_hash
 from tracker.models.types import UTCDateTime
 from tracker.tracking import recorder
+from tracker.tracking import writer as writer_module
 from tracker.tracking.clickid import new_click_id
 from tracker.tracking.service import TrackingState, await_visit
 from tracker.tracking.views import tracking_state
@@ -100,6 +101,27 @@ def test_a_visit_is_journalled_then_stored_and_the_journal_starts_over(
     assert journal.stat().st_size == 0  # all stored: nothing left to replay
     state.close_writer()
     assert spool_files(state) == []  # a clean stop leaves no file behind
+
+
+def test_a_flush_does_not_wait_out_the_batch_window(
+    client: FlaskClient,
+    db: Session,
+    state: TrackingState,
+    make_campaign: Callable[..., Campaign],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The writer waits a moment for more visits to share a transaction; whoever needs a visit
+    stored now (a flush, a click on this process's own fresh visit) does not wait for it."""
+    monkeypatch.setattr(writer_module, "BATCH_WINDOW", 60.0)
+    campaign = make_campaign()
+    for _ in range(3):
+        assert client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE}).status_code == 302
+        assert state.flush(timeout=10)  # well before the 60 s window ends
+    assert len(stored_click_ids(db)) == 3
+    client.get(f"/c/{campaign.key}", headers={"User-Agent": IPHONE})
+    assert client.get("/click").status_code == 302  # its own visit: flushed, then clicked
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Visit).where(Visit.clicks == 2)) == 1
 
 
 def test_a_failing_store_keeps_visits_until_it_answers_again(

@@ -46,8 +46,13 @@ log = logging.getLogger(__name__)
 
 SPOOL_PATTERN = "visits-*.jsonl"
 MAX_QUEUED = 20_000  # visits kept in memory while the store is down; past that, the spool only
-BATCH_WINDOW = 0.02  # seconds a first queued visit waits for others to share its transaction
-BATCH_TARGET = 100  # visits that fill a transaction without waiting longer
+# Seconds a first queued visit waits for others to share its transaction. Each commit costs
+# the other worker processes their SQLite page cache, and each transaction writes the pages it
+# touched again: 0.25 s against 0.02 s took 228 → 204 µs of web-worker CPU per visit (bench/
+# RESULTS.md). A reader of a visit of the last second waits for it (service.await_visit), and a
+# flush cuts the wait short.
+BATCH_WINDOW = 0.25
+BATCH_TARGET = 1000  # visits that fill a transaction without waiting longer
 RETRY_PAUSE = (0.05, 5.0)  # first and longest pause between attempts while the store fails
 FSYNC_EVERY = 0.2  # seconds between journal fsyncs while visits wait on a failing store
 CLICK_MARK = b'{"kind":"click"'  # how a click line of the journal starts
@@ -133,6 +138,7 @@ class VisitWriter:
         self._thread: threading.Thread | None = None
         self._watcher: threading.Thread | None = None
         self._stopping = False
+        self._hurry = False  # a flush waits: store what is queued without the batch window
         self._clicks: list[dict[str, Any]] = []  # click-throughs on visits not yet stored
         self._clicks_pending = 0  # submitted and not yet applied
         self._waiting_since = 0.0  # monotonic time of the last progress while visits wait
@@ -239,6 +245,8 @@ class VisitWriter:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
+                self._hurry = True
+                self._queued.notify()
                 self._stored.wait(remaining)
         return True
 
@@ -342,16 +350,17 @@ class VisitWriter:
                     self._queued.wait()
                 if not self._queue and not self._clicks:
                     return
-                # A few milliseconds more fill the transaction: its commit is the dearest part
-                # of storing a visit, and the visits of those milliseconds share it.
+                # A moment more fills the transaction: its commit is the dearest part of
+                # storing a visit, and the visits of that moment share it (BATCH_WINDOW).
                 deadline = time.monotonic() + BATCH_WINDOW
-                while len(self._queue) < BATCH_TARGET and not self._stopping:
+                while len(self._queue) < BATCH_TARGET and not (self._stopping or self._hurry):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._queued.wait(remaining)
                 batch, self._queue = self._queue, []
                 clicks, self._clicks = self._clicks, []
+                self._hurry = False
             try:
                 if failing:
                     # Back after an outage: what other processes left (and files handed over
