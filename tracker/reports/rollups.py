@@ -612,10 +612,12 @@ MONEY_COLUMNS = frozenset({"cost", "revenue", "conversion_cost"})
 
 def rollup_sum(session: DbSession, name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """SUM of a rollup column; money as a float, as on SQLite, rounded to six places per group
-    by the report. Exact: a group adds at most a few hundred rollup rows (weeks, days,
-    hours), each a whole number of millionths, so a float sum stays within a millionth's
-    rounding margin for sums up to about ten million (2 n 2^-53 S < 0.5e-6 with n = 200).
-    PostgreSQL's numeric sums took 150 of the 10 M zone report's 570 ms (bench/RESULTS.md)."""
+    by the report. Exact to the millionth: a group adds at most about 400 rollup rows (a
+    1,100-day report's weeks, edge days and hours, visit and conversion rows apart), each a
+    whole number of millionths, so even the worst-case error of a float sum stays under half a
+    millionth for sums up to about five million (2 n 2^-53 S < 0.5e-6); typical errors are far
+    smaller. PostgreSQL's numeric sums took 150 of the 10 M zone report's 570 ms
+    (bench/RESULTS.md)."""
     if session.get_bind().dialect.name == "sqlite":
         return money_sum(session, column)  # its sums of money are floats already
     if name in MONEY_COLUMNS:
