@@ -504,16 +504,6 @@ def _raw_conversion_select(
 ZERO_MONEY = Decimal("0.000000")
 
 
-def _money(value: Any) -> Decimal:
-    """A group's money sum as Decimal with the store's six places (SQLite sums are floats)."""
-    if isinstance(value, float):
-        # Most zones of a zone report have no revenue: no text round trip for them.
-        return Decimal(f"{value:.6f}") if value else ZERO_MONEY
-    if isinstance(value, Decimal):
-        return value
-    return Decimal(value or 0)
-
-
 Key = tuple[Any, ...]
 
 
@@ -569,7 +559,7 @@ def _to_sums(groups: dict[Key, Acc]) -> dict[Key, Sums]:
     """Each group's accumulator as ``Sums`` (one loop, no call per group: tens of thousands)."""
     sums: dict[Key, Sums] = {}
     for key, (visits, unique_visits, clicks, conversions, revenue, cost) in groups.items():
-        # Money sums from SQLite are floats: six places, as stored; most revenues are 0.
+        # Money summed as floats (rollups, SQLite): six places, as stored; most revenues are 0.
         if type(revenue) is float:
             revenue = Decimal(f"{revenue:.6f}") if revenue else ZERO_MONEY
         elif type(revenue) is not Decimal:
