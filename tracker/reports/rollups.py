@@ -100,6 +100,11 @@ class RollupSpec:
     def table(self) -> Any:
         return self.model.__table__  # type: ignore[attr-defined]
 
+    @property
+    def stored_columns(self) -> tuple[str, ...]:
+        """Its grouping columns as the table stores them: the spec's, then the zone key."""
+        return (*self.columns, "zone_key_id") if self.zone_keyed else self.columns
+
 
 # Smallest first: a report uses the first one that holds all its dimensions.
 SPECS: tuple[RollupSpec, ...] = (
@@ -225,8 +230,7 @@ def _in_bucket_order(grain: int, stmt: Select[Any]) -> Select[Any]:
 
 
 def _insert_columns(spec: RollupSpec) -> list[str]:
-    keyed = ["zone_key_id"] if spec.zone_keyed else []
-    return ["workspace_id", "bucket", "is_bot", *spec.columns, *keyed, *SUM_COLUMNS]
+    return ["workspace_id", "bucket", "is_bot", *spec.stored_columns, *SUM_COLUMNS]
 
 
 def _build_visits(
@@ -309,14 +313,7 @@ def _build_weeks(
     days_per_week = SECONDS_PER_WEEK // SECONDS_PER_DAY
     week = (table.c.bucket // days_per_week).label("bucket")
     conversion_row = table.c.visits == 0
-    keyed = [table.c.zone_key_id] if spec.zone_keyed else []
-    keys = [
-        table.c.workspace_id,
-        week,
-        table.c.is_bot,
-        *(table.c[c] for c in spec.columns),
-        *keyed,
-    ]
+    keys = [table.c.workspace_id, week, table.c.is_bot, *(table.c[c] for c in spec.stored_columns)]
     stmt = (
         select(*keys, *(func.sum(table.c[c]) for c in SUM_COLUMNS))
         .where(
@@ -690,7 +687,9 @@ class RollupPlan:
         others = [n for n in query.group_by if n not in ZONE_KEYED_LEVELS]
         group = [scope.expression(DIMENSION_BY_NAME[n]) for n in others]
         group.append(table.c.zone_key_id.label("zone_key_id"))
-        source = [func.min(table.c.traffic_source_id).label("traffic_source")]
+        # Without a source level the key still keeps sources apart; their rows are added up.
+        by_source = "traffic_source" in query.group_by
+        source = [func.min(table.c.traffic_source_id).label("traffic_source")] if by_source else []
         grouped = (
             select(*group, *source, *sums)
             .select_from(scope.from_clause(table))
@@ -699,7 +698,9 @@ class RollupPlan:
             .subquery("grouped")
         )
         key = ZoneKey.__table__
-        levels = {name: grouped.c[name] for name in (*others, "traffic_source")}
+        levels = {name: grouped.c[name] for name in others}
+        if by_source:
+            levels["traffic_source"] = grouped.c.traffic_source
         levels.update(var1=key.c.var1, device_type=key.c.device_type)
         return select(
             *(levels[n] for n in query.group_by), *(grouped.c[c] for c in SUM_COLUMNS)
