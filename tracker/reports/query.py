@@ -449,6 +449,8 @@ def _raw_visit_select(
             func.count().label("visits"),
             func.sum(case((visit.c.is_unique == true(), 1), else_=0)).label("unique_visits"),
             func.sum(visit.c.clicks).label("clicks"),
+            literal(0).label("conversions"),
+            literal(0).label("revenue"),
             rollups.money_sum(session, visit.c.cost).label("cost"),
         )
         .select_from(scope.from_clause(visit))
@@ -487,13 +489,14 @@ def _raw_conversion_select(
     stmt = (
         select(
             *dims,
+            literal(0).label("visits"),
+            literal(0).label("unique_visits"),
+            literal(0).label("clicks"),
             func.sum(case((counts, 1), else_=0)).label("conversions"),
             rollups.money_sum(
                 session, type_coerce(case((pays, conversion.c.payout), else_=0), Money)
             ).label("revenue"),
-            rollups.money_sum(session, type_coerce(conversion_cost, Money)).label(
-                "conversion_cost"
-            ),
+            rollups.money_sum(session, type_coerce(conversion_cost, Money)).label("cost"),
         )
         .select_from(scope.from_clause(from_))
         .where(and_(*conditions))
@@ -505,11 +508,6 @@ ZERO_MONEY = Decimal("0.000000")
 
 
 Key = tuple[Any, ...]
-
-
-# Accumulators: [visits, unique_visits, clicks, conversions, revenue, cost], added in place
-# (a 3-level zone report has tens of thousands of groups: no object per partial sum).
-Acc = list[Any]
 
 
 def _plain_rows(result: Result[Any]) -> Sequence[Sequence[Any]]:
@@ -524,54 +522,34 @@ def _plain_rows(result: Result[Any]) -> Sequence[Sequence[Any]]:
     return rows
 
 
-def _accumulate(
-    groups: dict[Key, Acc],
-    result: Result[Any],
-    levels: int,
-    positions: tuple[int, ...],
-    money_as_float: bool = False,
-) -> None:
-    """Add each row's measures at ``positions`` (visits, unique, clicks, conversions, revenue,
-    cost, conversion cost; -1: absent) to its group's accumulator. ``money_as_float``: the rows
-    add to rollup sums, which are floats (``rollups.rollup_sum``), while PostgreSQL sums raw
-    money as Decimal."""
-    v, u, c, n, r, k, kc = positions
-    # All rows at once (one fetchall): row by row, the driver round trips cost more than the sums.
-    for row in _plain_rows(result):
+def _add_sums(groups: dict[Key, Sums], result: Result[Any], levels: int) -> None:
+    """Add each row to its group's sums. A row is its ``levels`` group values, then the sums in
+    ``Sums`` order: visits, unique visits, clicks, conversions, revenue, cost (every select of a
+    report has that shape). Money comes as Decimal (PostgreSQL's raw sums), or as a float sum
+    (SQLite; rollups), exact once rounded to the six places money is stored with: each select's
+    sum is rounded on its own, so adding them stays exact. One loop over the driver's tuples,
+    no call per row: a zone report has tens of thousands of groups."""
+    zero = ZERO_MONEY
+    rows = _plain_rows(result)
+    if not levels:  # an aggregate without GROUP BY has its row even over no rows: NULL sums
+        rows = [tuple(value or 0 for value in row) for row in rows]
+    for row in rows:
         key = tuple(row[:levels])
-        acc = groups.get(key)
-        if acc is None:
-            acc = groups[key] = [0, 0, 0, 0, 0, 0]
-        if v >= 0:
-            acc[0] += row[v] or 0
-            acc[1] += row[u] or 0
-            acc[2] += row[c] or 0
-            cost = row[k] or 0
-            acc[5] += float(cost) if money_as_float else cost
-        if n >= 0:
-            acc[3] += row[n] or 0
-            revenue, cost = row[r] or 0, row[kc] or 0
-            acc[4] += float(revenue) if money_as_float else revenue
-            acc[5] += float(cost) if money_as_float else cost
-
-
-def _to_sums(groups: dict[Key, Acc]) -> dict[Key, Sums]:
-    """Each group's accumulator as ``Sums`` (one loop, no call per group: tens of thousands)."""
-    sums: dict[Key, Sums] = {}
-    for key, (visits, unique_visits, clicks, conversions, revenue, cost) in groups.items():
-        # Money summed as floats (rollups, SQLite): six places, as stored; most revenues are 0.
-        if type(revenue) is float:
-            revenue = Decimal(f"{revenue:.6f}") if revenue else ZERO_MONEY
-        elif type(revenue) is not Decimal:
-            revenue = Decimal(revenue or 0)
-        if type(cost) is float:
-            cost = Decimal(f"{cost:.6f}") if cost else ZERO_MONEY
-        elif type(cost) is not Decimal:
-            cost = Decimal(cost or 0)
-        sums[key] = Sums(
-            int(visits), int(unique_visits), int(clicks), int(conversions), revenue, cost
-        )
-    return sums
+        visits, unique_visits, clicks, conversions, revenue, cost = row[levels:]
+        if type(revenue) is not Decimal:
+            revenue = Decimal(f"{revenue:.6f}") if revenue else zero
+        if type(cost) is not Decimal:
+            cost = Decimal(f"{cost:.6f}") if cost else zero
+        sums = groups.get(key)
+        if sums is None:
+            groups[key] = Sums(visits, unique_visits, clicks, conversions, revenue, cost)
+        else:  # a group of another select (rollups, then the raw rest), or of another row
+            sums.visits += visits
+            sums.unique_visits += unique_visits
+            sums.clicks += clicks
+            sums.conversions += conversions
+            sums.revenue += revenue
+            sums.cost += cost
 
 
 def conversion_side(query: ReportQuery) -> bool:
@@ -583,16 +561,15 @@ def conversion_side(query: ReportQuery) -> bool:
 def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], list[str]]:
     """Base sums per group key (the grouped values, in level order) and the tables used."""
     resolved = _resolve_names(session, query)
-    groups: dict[Key, Acc] = {}
+    groups: dict[Key, Sums] = {}
     levels = len(query.group_by)
     sources: list[str] = []
     period = query.period
     dialect = session.get_bind().dialect.name
     if conversion_side(query):
         stmt = _raw_conversion_select(session, query, resolved, period.start, period.end)
-        at = levels  # conversions, revenue, conversion cost
-        _accumulate(groups, session.execute(stmt), levels, (-1, -1, -1, at, at + 1, -1, at + 2))
-        return _to_sums(groups), ["raw_conversions"]
+        _add_sums(groups, session.execute(stmt), levels)
+        return groups, ["raw_conversions"]
     plan = rollups.plan(session, query)
     raw_from = period.start
     if plan is not None:
@@ -603,24 +580,18 @@ def aggregate(session: DbSession, query: ReportQuery) -> tuple[dict[Key, Sums], 
                 scope.offer = Offer.__table__.alias("report_offer")
             return scope
 
-        # Rollup rows: visits, unique, clicks, cost, conversions, revenue, conversion cost.
-        at = levels
-        rollup_positions = (at, at + 1, at + 2, at + 4, at + 5, at + 3, at + 6)
         for stmt in plan.selects(session, query, resolved, _filter_conditions, make_scope):
-            _accumulate(groups, session.execute(stmt), levels, rollup_positions)
+            _add_sums(groups, session.execute(stmt), levels)
         sources.append(f"rollup_{plan.spec.name}")
         raw_from = plan.raw_from
     if raw_from < period.end:
-        stmt = _raw_visit_select(session, query, resolved, raw_from, period.end)
-        at = levels  # visits, unique, clicks, cost
-        positions = (at, at + 1, at + 2, -1, -1, at + 3, -1)
-        _accumulate(groups, session.execute(stmt), levels, positions, plan is not None)
-        stmt = _raw_conversion_select(session, query, resolved, raw_from, period.end)
-        at = levels  # conversions, revenue, conversion cost
-        positions = (-1, -1, -1, at, at + 1, -1, at + 2)
-        _accumulate(groups, session.execute(stmt), levels, positions, plan is not None)
+        for stmt in (
+            _raw_visit_select(session, query, resolved, raw_from, period.end),
+            _raw_conversion_select(session, query, resolved, raw_from, period.end),
+        ):
+            _add_sums(groups, session.execute(stmt), levels)
         sources.append("raw")
-    return _to_sums(groups), sources
+    return groups, sources
 
 
 def _names(

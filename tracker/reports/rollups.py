@@ -85,6 +85,9 @@ SUM_COLUMNS = (
     "conversion_cost",
 )
 
+# What a report reads of a rollup per group, in ``Sums`` order (cost: of visits and conversions).
+REPORT_SUMS = ("visits", "unique_visits", "clicks", "conversions", "revenue", "cost")
+
 
 @dataclass(frozen=True)
 class RollupSpec:
@@ -666,7 +669,10 @@ class RollupPlan:
         ]
         if not query.include_bots:
             conditions.append(table.c.is_bot == false())
-        sums = [rollup_sum(session, c, table.c[c]).label(c) for c in SUM_COLUMNS]
+        # A row's cost is its visits' or its conversions' (never both): one sum of the two.
+        measures = {c: table.c[c] for c in REPORT_SUMS}
+        measures["cost"] = table.c.cost + table.c.conversion_cost
+        sums = [rollup_sum(session, c, measures[c]).label(c) for c in REPORT_SUMS]
         if self.spec.zone_keyed and set(query.group_by) >= ZONE_KEY_LEVELS:
             return [self._by_zone_key(query, scope, conditions, sums)]
         dims = [scope.expression(DIMENSION_BY_NAME[n]) for n in query.group_by]
@@ -703,7 +709,7 @@ class RollupPlan:
             levels["traffic_source"] = grouped.c.traffic_source
         levels.update(var1=key.c.var1, device_type=key.c.device_type)
         return select(
-            *(levels[n] for n in query.group_by), *(grouped.c[c] for c in SUM_COLUMNS)
+            *(levels[n] for n in query.group_by), *(grouped.c[c] for c in REPORT_SUMS)
         ).select_from(grouped.join(key, key.c.id == grouped.c.zone_key_id))
 
 
