@@ -11,13 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.report_data import AT, Dataset, add_conversion, add_visit
 from tracker.models import Campaign, Visit
 from tracker.reports import rollups
 from tracker.reports.metrics import METRIC_NAMES, Metrics, Sums
+from tracker.reports.periods import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from tracker.reports.query import (
     ReportError,
     metrics_by_entity,
@@ -804,7 +805,7 @@ def test_in_a_request_the_collector_resumes_at_its_teardown(
     assert gc.isenabled() and not collector.is_paused()  # the API's own teardown resumed it
 
 
-# --- weeks ----------------------------------------------------------------------------------------
+# --- spans of days -------------------------------------------------------------------------------
 
 
 def _spread_over_weeks(db: Session, data: Dataset) -> None:
@@ -850,11 +851,9 @@ WEEK_REPORTS = [
 
 
 @pytest.mark.parametrize("params", WEEK_REPORTS)
-def test_weeks_days_and_hours_add_up_to_raw_visits(
+def test_spans_days_and_hours_add_up_to_raw_visits(
     db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
 ) -> None:
-    from tracker.reports.periods import SECONDS_PER_WEEK
-
     ws = data.c1.workspace_id
     _spread_over_weeks(db, data)
     rollups.refresh_rollups(db, now=datetime(2026, 11, 12, 20, tzinfo=UTC))
@@ -868,13 +867,25 @@ def test_weeks_days_and_hours_add_up_to_raw_visits(
         {"from": ["2026-10-13"], "to": ["2026-11-08"], "group_by": [params["group_by"]]}, ws, "UTC"
     )
     plan = rollups.plan(db, query)
-    assert plan is not None and any(grain == SECONDS_PER_WEEK for grain, _, _ in plan.parts)
+    assert plan is not None
+    # 2026-10-13 to 11-08 (epoch days 20739 to 20765): day 20739, 4 days from 20740, two spans of
+    # 8 days from 20744, 4 days from 20760 and 2 from 20764.
+    parts = [
+        (grain // SECONDS_PER_DAY, lo // grain, (hi - lo) // grain) for grain, lo, hi in plan.parts
+    ]
+    assert sorted(parts) == [
+        (1, 20739, 1),
+        (2, 20764 // 2, 1),
+        (4, 20740 // 4, 1),
+        (4, 20760 // 4, 1),
+        (8, 20744 // 8, 2),
+    ]
     from_rollups = [_range_snapshot(db, ws, lo, hi, **params) for lo, hi in ranges]
     _raw_only(monkeypatch)
     assert [_range_snapshot(db, ws, lo, hi, **params) for lo, hi in ranges] == from_rollups
 
 
-def test_late_changes_and_pruning_keep_the_weeks_right(
+def test_late_changes_and_pruning_keep_the_spans_right(
     db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tracker.models import Conversion
@@ -884,7 +895,7 @@ def test_late_changes_and_pruning_keep_the_weeks_right(
     now = datetime(2026, 11, 12, 20, tzinfo=UTC)
     rollups.refresh_rollups(db, now=now)
     db.commit()
-    # A late click and a late status change, both inside a sealed week.
+    # A late click and a late status change, both inside sealed spans.
     visit = db.query(Visit).filter(Visit.created_at < datetime(2026, 10, 25, tzinfo=UTC))
     late = visit.filter(Visit.clicks == 0).order_by(Visit.created_at.desc()).first()
     assert late is not None
@@ -903,7 +914,7 @@ def test_late_changes_and_pruning_keep_the_weeks_right(
         assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == (
             from_rollups
         )
-    # Raw visits before November go; the weeks that held them still count them.
+    # Raw visits before November go; the spans that held them still count them.
     assert rollups.prune_raw_visits(db, 11, now=now + timedelta(seconds=20)) > 0
     db.commit()
     assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == from_rollups
@@ -930,10 +941,54 @@ def test_the_migration_sums_the_sealed_weeks_from_the_day_rows(
     assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
 
 
-def test_late_postbacks_of_one_day_rebuild_its_day_and_week_once(
+def _rollup_rows(db: Session) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every rollup (but its id), sorted: what a refresh or a migration built."""
+    rows = {}
+    for spec in rollups.SPECS:
+        table = spec.table
+        columns = [c for c in table.c if c.name != "id"]
+        rows[spec.name] = sorted(tuple(r) for r in db.execute(select(*columns)))
+    return rows
+
+
+def _grains(db: Session) -> set[int]:
+    """The grains every rollup holds (all hold the same)."""
+    found = [set(db.scalars(select(spec.table.c.grain).distinct())) for spec in rollups.SPECS]
+    assert all(grains == found[0] for grains in found)
+    return found[0]
+
+
+def test_the_migration_to_spans_builds_what_a_refresh_builds_and_back_to_weeks(
+    app: Any, db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    ws = data.c1.workspace_id
+    _spread_over_weeks(db, data)
+    rollups.refresh_rollups(db, now=datetime(2026, 11, 12, 20, tzinfo=UTC))
+    db.commit()
+    refreshed = _rollup_rows(db)
+    # Spans of 2 to 32 days (the 64 days from 10-10 end after the sealed hour), no weeks.
+    spans = {d * SECONDS_PER_DAY for d in (2, 4, 8, 16, 32)}
+    assert _grains(db) == {SECONDS_PER_HOUR, SECONDS_PER_DAY, *spans}
+    window = ("2026-10-13", "2026-11-08")
+    levels = ("traffic_source,var1,device_type", "campaign,country", "campaign")
+    built = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    db.close()
+    directory = app.extensions["migrate"].directory
+    downgrade(directory=directory, revision="d2f6b8e4a153")  # weeks, as before spans
+    assert _grains(db) == {SECONDS_PER_HOUR, SECONDS_PER_DAY, 7 * SECONDS_PER_DAY}
+    db.close()
+    upgrade(directory=directory)
+    assert _rollup_rows(db) == refreshed
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
+
+
+def test_late_postbacks_of_one_day_rebuild_its_day_and_spans_once(
     db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracker.reports.periods import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_WEEK
 
     ws = data.c1.workspace_id
     _spread_over_weeks(db, data)
@@ -960,14 +1015,19 @@ def test_late_postbacks_of_one_day_rebuild_its_day_and_week_once(
     assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours >= 2
     db.commit()
     start = int(day.timestamp())
-    week = start - start % SECONDS_PER_WEEK
-    around = [r for r in rebuilt if start <= r[1] < start + SECONDS_PER_DAY or r[1] == week]
+    # Its spans of 2 to 32 days have ended (the longest on 11-11); that of 64 days not yet.
+    spans = [
+        (days * SECONDS_PER_DAY, start - start % (days * SECONDS_PER_DAY))
+        for days in (2, 4, 8, 16, 32)
+    ]
+    around = [r for r in rebuilt if start <= r[1] < start + SECONDS_PER_DAY or r[:2] in spans]
     assert sorted(around) == [
         (SECONDS_PER_HOUR, start + 3 * SECONDS_PER_HOUR, True),
         (SECONDS_PER_HOUR, start + 17 * SECONDS_PER_HOUR, True),
         (SECONDS_PER_DAY, start, True),
-        (SECONDS_PER_WEEK, week, True),
+        *((grain, lo, True) for grain, lo in spans),
     ]
+    assert not any(grain > 32 * SECONDS_PER_DAY for grain, _, _ in rebuilt)
     window = ("2026-10-13", "2026-11-08")
     from_rollups = _range_snapshot(db, ws, *window, group_by="traffic_source,var1,device_type")
     _raw_only(monkeypatch)

@@ -1,4 +1,4 @@
-"""Hourly, daily and weekly rollups: what makes a 30-day report read thousands of rows, not
+"""Hourly, daily and multi-day rollups: what makes a 30-day report read thousands of rows, not
 millions.
 
 Measured on SQLite with 1 M visits (bench/RESULTS.md): a 30-day report straight from the visit
@@ -6,10 +6,10 @@ table takes 2.5-7 s; from these tables, tens to hundreds of milliseconds. So:
 
 - ``refresh_rollups`` (the worker, or a report that finds them stale) rolls up every hour that
   ended more than ``SEAL_DELAY`` ago, each UTC day once all its hours are sealed, and each
-  week (7 UTC days) once all its days are, from their day rows. Clicks that
-  land later on a sealed hour are found through ``visit.clicked_at`` and their buckets rebuilt;
-  manual cost updates rebuild theirs at once (``rebuild_range``). Rollups and raw visits thus
-  never disagree: a report reads sealed hours from rollups and the rest from visits.
+  span (2, 4, ... 64 UTC days, ``SPAN_GRAINS``) once all its days are, from their day rows.
+  Clicks that land later on a sealed hour are found through ``visit.clicked_at`` and their
+  buckets rebuilt; manual cost updates rebuild theirs at once (``rebuild_range``). Rollups and
+  raw visits thus never disagree: a report reads sealed hours from rollups and the rest from visits.
 - Conversions are rolled up with their visit's hour too (as rows of their own, ``visits`` = 0);
   a postback or status change on a sealed hour is found through ``conversion.updated_at`` and
   that hour's conversion rows rebuilt. A report refreshes stale rollups before it reads, so a
@@ -64,7 +64,6 @@ from tracker.reports.periods import (
     EPOCH,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
-    SECONDS_PER_WEEK,
     epoch_seconds,
 )
 
@@ -72,9 +71,13 @@ from tracker.reports.periods import (
 SEAL_DELAY = timedelta(hours=1)
 # A report refreshes the rollups itself when the last refresh is older than this.
 STALE_AFTER = timedelta(seconds=2)
-# Weeks (of 7 UTC days from the epoch's Thursday) are summed from the day rows, not from raw
-# visits: cheap to rebuild, and right after raw visits were pruned.
-GRAINS = (SECONDS_PER_HOUR, SECONDS_PER_DAY, SECONDS_PER_WEEK)
+# Spans of 2, 4, 8, 16, 32 and 64 UTC days, aligned on the epoch, are summed from the day rows,
+# not from raw visits: cheap to rebuild, and right after raw visits were pruned. Any range of
+# whole days is at most two spans of each size and two days (a 30-day report: five or six
+# buckets). They replaced weeks, which left up to twelve single days around three or four weeks:
+# a zone report read 192,000 rows where spans read about 135,000 (bench/RESULTS.md).
+SPAN_GRAINS = tuple(SECONDS_PER_DAY * 2**n for n in range(1, 7))
+GRAINS = (SECONDS_PER_HOUR, SECONDS_PER_DAY, *SPAN_GRAINS)
 SUM_COLUMNS = (
     "visits",
     "unique_visits",
@@ -302,21 +305,21 @@ def _build_conversions(
     )
 
 
-def _build_weeks(
+def _build_spans(
     session: DbSession,
     spec: RollupSpec,
+    grain: int,
     lo: int,
     hi: int,
     workspace_id: int | None,
     conversions_only: bool = False,
 ) -> None:
-    """Sum the day rows of the weeks in [lo, hi) (week-aligned) into week rows; visit rows
-    and conversion rows (no visits) stay apart, as a conversion rebuild replaces the latter."""
+    """Sum the day rows of the spans of ``grain`` in [lo, hi) (aligned) into span rows; visit
+    rows and conversion rows (no visits) stay apart, as a conversion rebuild replaces the latter."""
     table = spec.table
-    days_per_week = SECONDS_PER_WEEK // SECONDS_PER_DAY
-    week = (table.c.bucket // days_per_week).label("bucket")
+    span = (table.c.bucket // (grain // SECONDS_PER_DAY)).label("bucket")
     conversion_row = table.c.visits == 0
-    keys = [table.c.workspace_id, week, table.c.is_bot, *(table.c[c] for c in spec.stored_columns)]
+    keys = [table.c.workspace_id, span, table.c.is_bot, *(table.c[c] for c in spec.stored_columns)]
     stmt = (
         select(*keys, *(func.sum(table.c[c]) for c in SUM_COLUMNS))
         .where(
@@ -333,7 +336,7 @@ def _build_weeks(
     session.execute(
         insert(table).from_select(
             [table.c.grain, *(table.c[c] for c in _insert_columns(spec))],
-            _in_bucket_order(SECONDS_PER_WEEK, stmt),
+            _in_bucket_order(grain, stmt),
         )
     )
 
@@ -385,11 +388,11 @@ def _delete_buckets(
 
 
 def _build(session: DbSession, grain: int, lo: int, hi: int, workspace_id: int | None) -> None:
-    if grain != SECONDS_PER_WEEK:
+    if grain <= SECONDS_PER_DAY:
         _add_zone_keys(session, lo, hi, workspace_id)
     for spec in SPECS:
-        if grain == SECONDS_PER_WEEK:
-            _build_weeks(session, spec, lo, hi, workspace_id)
+        if grain > SECONDS_PER_DAY:
+            _build_spans(session, spec, grain, lo, hi, workspace_id)
             continue
         _build_visits(session, spec, grain, lo, hi, workspace_id)
         _build_conversions(session, spec, grain, lo, hi, workspace_id)
@@ -403,12 +406,12 @@ def _rebuild(
     workspace_id: int | None,
     conversions_only: bool = False,
 ) -> None:
-    if grain != SECONDS_PER_WEEK and not conversions_only:
+    if grain <= SECONDS_PER_DAY and not conversions_only:
         _add_zone_keys(session, lo, hi, workspace_id)
     for spec in SPECS:
         _delete_buckets(session, spec, grain, lo, hi, workspace_id, conversions_only)
-        if grain == SECONDS_PER_WEEK:
-            _build_weeks(session, spec, lo, hi, workspace_id, conversions_only)
+        if grain > SECONDS_PER_DAY:
+            _build_spans(session, spec, grain, lo, hi, workspace_id, conversions_only)
             continue
         if not conversions_only:
             _build_visits(session, spec, grain, lo, hi, workspace_id)
@@ -450,8 +453,8 @@ class RefreshOutcome:
 
 
 def refresh_rollups(session: DbSession, now: datetime | None = None) -> RefreshOutcome:
-    """Roll up the hours (and UTC days) sealed since the last run and rebuild those that got
-    late clicks. Only flushes; the caller commits."""
+    """Roll up the hours sealed since the last run, and the UTC days and spans they complete,
+    and rebuild those that got late clicks. Only flushes; the caller commits."""
     now = now or utcnow()
     state = _lock_state(session, now)
     target = _floor(epoch_seconds(now - SEAL_DELAY), SECONDS_PER_HOUR)
@@ -466,20 +469,15 @@ def refresh_rollups(session: DbSession, now: datetime | None = None) -> RefreshO
     if target > sealed:
         _build(session, SECONDS_PER_HOUR, sealed, target, None)
         new_hours = (target - sealed) // SECONDS_PER_HOUR
-        # Days completed by this step: each day whose last hour is now sealed.
-        first_day = _floor(sealed, SECONDS_PER_DAY)
-        last_day = _floor(target, SECONDS_PER_DAY)  # days before this one are complete
-        if last_day > first_day:
-            for spec in SPECS:
-                _delete_buckets(session, spec, SECONDS_PER_DAY, first_day, last_day, None)
-            _build(session, SECONDS_PER_DAY, first_day, last_day, None)
-        # Weeks completed by this step, from their (now complete) day rows.
-        first_week = _floor(sealed, SECONDS_PER_WEEK)
-        last_week = _floor(target, SECONDS_PER_WEEK)
-        if last_week > first_week:
-            for spec in SPECS:
-                _delete_buckets(session, spec, SECONDS_PER_WEEK, first_week, last_week, None)
-            _build(session, SECONDS_PER_WEEK, first_week, last_week, None)
+        # Days completed by this step (each day whose last hour is now sealed), then the spans
+        # completed by it, from their (now complete) day rows.
+        for grain in GRAINS[1:]:
+            lo = _floor(sealed, grain)
+            hi = _floor(target, grain)  # buckets before this one are complete
+            if hi > lo:
+                for spec in SPECS:
+                    _delete_buckets(session, spec, grain, lo, hi, None)
+                _build(session, grain, lo, hi, None)
     state.sealed_until = max(target, sealed)
     state.clicks_checked_at = now
     session.flush()
@@ -519,9 +517,9 @@ def _rebuild_late_changes(session: DbSession, state: RollupState, sealed: int) -
         )
         - clicked
     )
-    # Each changed hour, then each day and week holding one, once (several late postbacks of a
+    # Each changed hour, then each day and span holding one, once (several late postbacks of a
     # day are common): whole where a visit changed, its conversion rows alone otherwise; days
-    # before weeks, which are summed from them. Complete days and weeks only, as refresh builds.
+    # before spans, which are summed from them. Complete days and spans only, as refresh builds.
     whole = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in clicked}
     changed = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in converted}
     for grain in GRAINS:
@@ -544,20 +542,17 @@ def _rebuild_hours(
     conversions_only: bool = False,
 ) -> None:
     """Rebuild one workspace's sealed buckets touching [lo, hi): its hours, their days and
-    their weeks (complete ones only, as the days)."""
+    their spans (complete ones only, as the days)."""
     lo = _floor(lo, SECONDS_PER_HOUR)
     hi = min(-(-hi // SECONDS_PER_HOUR) * SECONDS_PER_HOUR, sealed)
     if hi <= lo:
         return
     _rebuild(session, SECONDS_PER_HOUR, lo, hi, workspace_id, conversions_only)
-    day_lo = _floor(lo, SECONDS_PER_DAY)
-    day_hi = min(-(-hi // SECONDS_PER_DAY) * SECONDS_PER_DAY, _floor(sealed, SECONDS_PER_DAY))
-    if day_hi > day_lo:
-        _rebuild(session, SECONDS_PER_DAY, day_lo, day_hi, workspace_id, conversions_only)
-    week_lo = _floor(lo, SECONDS_PER_WEEK)
-    week_hi = min(-(-hi // SECONDS_PER_WEEK) * SECONDS_PER_WEEK, _floor(sealed, SECONDS_PER_WEEK))
-    if week_hi > week_lo:
-        _rebuild(session, SECONDS_PER_WEEK, week_lo, week_hi, workspace_id, conversions_only)
+    for grain in GRAINS[1:]:  # days, then the spans summed from them
+        grain_lo = _floor(lo, grain)
+        grain_hi = min(-(-hi // grain) * grain, _floor(sealed, grain))
+        if grain_hi > grain_lo:
+            _rebuild(session, grain, grain_lo, grain_hi, workspace_id, conversions_only)
 
 
 def rebuild_range(session: DbSession, workspace_id: int, start: datetime, end: datetime) -> None:
@@ -612,12 +607,12 @@ MONEY_COLUMNS = frozenset({"cost", "revenue", "conversion_cost"})
 
 def rollup_sum(session: DbSession, name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """SUM of a rollup column; money as a float, as on SQLite, rounded to six places per group
-    by the report. Exact to the millionth: a group adds at most about 400 rollup rows (a
-    1,100-day report's weeks, edge days and hours, visit and conversion rows apart), each a
-    whole number of millionths, so even the worst-case error of a float sum stays under half a
-    millionth for sums up to about five million (2 n 2^-53 S < 0.5e-6); typical errors are far
-    smaller. PostgreSQL's numeric sums took 150 of the 10 M zone report's 570 ms
-    (bench/RESULTS.md)."""
+    by the report. Exact to the millionth: a group adds at most about 150 rollup rows (a
+    1,100-day report's 17 longest spans, two of each shorter span and two days around them,
+    46 edge hours in a time zone off UTC, visit and conversion rows apart), each a whole number
+    of millionths, so even the worst-case error of a float sum stays under half a millionth for
+    sums up to about fifteen million (2 n 2^-53 S < 0.5e-6); typical errors are far smaller.
+    PostgreSQL's numeric sums took 150 of the 10 M zone report's 570 ms (bench/RESULTS.md)."""
     if session.get_bind().dialect.name == "sqlite":
         return money_sum(session, column)  # its sums of money are floats already
     if name in MONEY_COLUMNS:
@@ -633,9 +628,9 @@ FilterConditions = Callable[[DbSession, Any, dict[str, list[int]]], list[ColumnE
 
 @dataclass
 class RollupPlan:
-    """Read ``spec`` for [start, raw_from) — whole weeks by the week and whole UTC days by the
-    day where the report has no time dimension, the rest by the hour — and raw visits and
-    conversions from ``raw_from`` on."""
+    """Read ``spec`` for [start, raw_from) — whole spans and whole UTC days where the report
+    has no time dimension, the rest by the hour — and raw visits and conversions from
+    ``raw_from`` on."""
 
     spec: RollupSpec
     parts: list[tuple[int, int, int]]  # (grain, lo, hi) epoch seconds
@@ -759,11 +754,10 @@ def plan(session: DbSession, query: Any) -> RollupPlan | None:
     has_time = any(DIMENSION_BY_NAME[n].kind == "time" for n in query.group_by) or any(
         DIMENSION_BY_NAME[f.dimension].kind == "time" for f in query.filters
     )
-    # Whole weeks, whole UTC days around them, hours at the edges (every whole day or week
-    # before ``stop`` is sealed, so rolled up); a time dimension needs the hours.
-    grains = (
-        (SECONDS_PER_HOUR,) if has_time else (SECONDS_PER_WEEK, SECONDS_PER_DAY, SECONDS_PER_HOUR)
-    )
+    # The longest whole spans, shorter ones and whole UTC days around them, hours at the edges
+    # (every whole day or span before ``stop`` is sealed, so rolled up); a time dimension needs
+    # the hours.
+    grains = (SECONDS_PER_HOUR,) if has_time else tuple(reversed(GRAINS))
     parts = _cover(start, stop, grains)
     return RollupPlan(spec, parts, _moment(stop))
 

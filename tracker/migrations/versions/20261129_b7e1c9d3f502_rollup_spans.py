@@ -1,0 +1,60 @@
+"""Spans instead of weeks in every rollup: rows of 2, 4, 8, 16, 32 and 64 UTC days (grain =
+that many days in seconds, aligned on the epoch), summed from the day rows of the spans already
+sealed. Any range of whole days is then at most two spans of each size and two days; weeks left
+up to twelve single days around them. Visit rows and conversion rows (no visits) stay apart.
+
+Revision ID: b7e1c9d3f502
+Revises: d2f6b8e4a153
+Create Date: 2026-11-29
+"""
+
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "b7e1c9d3f502"
+down_revision = "d2f6b8e4a153"
+branch_labels = None
+depends_on = None
+
+DAY = 86400
+WEEK_DAYS = 7
+SPAN_DAYS = (2, 4, 8, 16, 32, 64)
+SUMS = "visits, unique_visits, clicks, cost, conversions, revenue, conversion_cost"
+KEYS = {
+    "rollup_entity": "campaign_id, traffic_source_id, offer_id, lander_id, flow_id",
+    "rollup_geo": "campaign_id, traffic_source_id, offer_id, lander_id, country, device_type, os",
+    "rollup_zone": "campaign_id, traffic_source_id, var1, device_type, zone_key_id",
+    "rollup_source_zone": "traffic_source_id, var1, device_type, zone_key_id",
+}
+
+
+def _sum_days(table: str, keys: str, days: int) -> None:
+    """Rows of ``days`` days from the day rows, for the buckets that ended before the rollups'
+    sealed hour, as a refresh builds them."""
+    grain = days * DAY
+    op.execute(
+        f"INSERT INTO {table} (grain, workspace_id, bucket, is_bot, {keys}, {SUMS}) "
+        f"SELECT {grain}, workspace_id, bucket / {days} AS span, is_bot, {keys}, sum(visits), "
+        "sum(unique_visits), sum(clicks), sum(cost), sum(conversions), sum(revenue), "
+        f"sum(conversion_cost) FROM {table} WHERE grain = {DAY} AND bucket < "
+        f"(SELECT sealed_until / {grain} * {days} FROM rollup_state WHERE id = 1) "
+        f"GROUP BY workspace_id, bucket / {days}, is_bot, {keys}, visits = 0 ORDER BY span"
+    )
+
+
+def _delete_grains(table: str, days: tuple[int, ...]) -> None:
+    grains = ", ".join(str(d * DAY) for d in days)
+    op.execute(f"DELETE FROM {table} WHERE grain IN ({grains})")
+
+
+def upgrade():
+    for table, keys in KEYS.items():
+        _delete_grains(table, (WEEK_DAYS,))
+        for days in SPAN_DAYS:
+            _sum_days(table, keys, days)
+
+
+def downgrade():
+    for table, keys in KEYS.items():
+        _delete_grains(table, SPAN_DAYS)
+        _sum_days(table, keys, WEEK_DAYS)
