@@ -971,6 +971,14 @@ def test_the_migration_to_spans_builds_what_a_refresh_builds_and_back_to_weeks(
     # Spans of 2 to 32 days (the 64 days from 10-10 end after the sealed hour), no weeks.
     spans = {d * SECONDS_PER_DAY for d in (2, 4, 8, 16, 32)}
     assert _grains(db) == {SECONDS_PER_HOUR, SECONDS_PER_DAY, *spans}
+    for spec in rollups.SPECS:  # spans hold visit rows only; days and hours both
+        table = spec.table
+        kinds = select(table.c.grain, table.c.visits == 0).distinct()
+        assert set(db.execute(kinds).tuples()) == {
+            *((grain, False) for grain in (SECONDS_PER_HOUR, SECONDS_PER_DAY, *spans)),
+            (SECONDS_PER_HOUR, True),
+            (SECONDS_PER_DAY, True),
+        }
     window = ("2026-10-13", "2026-11-08")
     levels = ("traffic_source,var1,device_type", "campaign,country", "campaign")
     built = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
@@ -986,7 +994,7 @@ def test_the_migration_to_spans_builds_what_a_refresh_builds_and_back_to_weeks(
     assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == built
 
 
-def test_late_postbacks_of_one_day_rebuild_its_day_and_spans_once(
+def test_late_postbacks_of_one_day_rebuild_its_day_once_and_no_span(
     db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
 
@@ -1015,19 +1023,14 @@ def test_late_postbacks_of_one_day_rebuild_its_day_and_spans_once(
     assert rollups.refresh_rollups(db, now=now + timedelta(seconds=10)).rebuilt_hours >= 2
     db.commit()
     start = int(day.timestamp())
-    # Its spans of 2 to 32 days have ended (the longest on 11-11); that of 64 days not yet.
-    spans = [
-        (days * SECONDS_PER_DAY, start - start % (days * SECONDS_PER_DAY))
-        for days in (2, 4, 8, 16, 32)
-    ]
-    around = [r for r in rebuilt if start <= r[1] < start + SECONDS_PER_DAY or r[:2] in spans]
+    around = [r for r in rebuilt if start <= r[1] < start + SECONDS_PER_DAY]
     assert sorted(around) == [
         (SECONDS_PER_HOUR, start + 3 * SECONDS_PER_HOUR, True),
         (SECONDS_PER_HOUR, start + 17 * SECONDS_PER_HOUR, True),
         (SECONDS_PER_DAY, start, True),
-        *((grain, lo, True) for grain, lo in spans),
     ]
-    assert not any(grain > 32 * SECONDS_PER_DAY for grain, _, _ in rebuilt)
+    # Spans hold no conversion rows: a late postback rebuilds none.
+    assert not any(grain > SECONDS_PER_DAY for grain, _, _ in rebuilt)
     window = ("2026-10-13", "2026-11-08")
     from_rollups = _range_snapshot(db, ws, *window, group_by="traffic_source,var1,device_type")
     _raw_only(monkeypatch)

@@ -1,11 +1,12 @@
-"""Report rollups: visits summed per hour, per UTC day and per week for the common dimensions,
-a state row for the worker, and cost adjustments (the per-visit costs a manual cost update
-replaced).
+"""Report rollups: visits summed per hour, per UTC day and per span of days for the common
+dimensions, a state row for the worker, and cost adjustments (the per-visit costs a manual cost
+update replaced).
 
-Each rollup table holds every grain (``grain`` = 3600, 86400 or 604800 seconds, ``bucket`` =
-epoch second / grain) so a 30-day report reads whole weeks, whole days around them, and only
-its edges by the hour. Conversions are rolled up as rows of their own (no visits), so a late
-postback rebuilds those alone (see ``tracker.reports.rollups``).
+Each rollup table holds every grain (``grain`` = 3600, 86400, or a span of 2 to 64 days in
+seconds; ``bucket`` = epoch second / grain) so a 30-day report reads a few whole spans, whole
+days around them, and only its edges by the hour. Conversions are rolled up as rows of their own
+(no visits) by the hour and the day, so a late postback rebuilds those alone; spans hold visit
+rows only (see ``tracker.reports.rollups``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,6 +52,24 @@ class RollupColumns:
     conversion_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
 
 
+def _bucket_indexes(table: str) -> tuple[Index, Index]:
+    """A rollup's rows by time, and its conversion rows (no visits) alone by time: late
+    postbacks rebuild those, and a report reads those of the days its spans cover (spans hold
+    visit rows only, see ``tracker.reports.rollups``)."""
+    conversion_rows = text("visits = 0")
+    return (
+        Index(f"ix_{table}_bucket", "workspace_id", "grain", "bucket"),
+        Index(
+            f"ix_{table}_conversion_rows",
+            "workspace_id",
+            "grain",
+            "bucket",
+            sqlite_where=conversion_rows,
+            postgresql_where=conversion_rows,
+        ),
+    )
+
+
 class CampaignRollupColumns(RollupColumns):
     """A rollup that keeps each campaign apart."""
 
@@ -60,7 +80,7 @@ class EntityRollup(CampaignRollupColumns, Base):
     """Campaign, source, offer, lander, flow: the dashboard, list pages, most reports."""
 
     __tablename__ = "rollup_entity"
-    __table_args__ = (Index("ix_rollup_entity_bucket", "workspace_id", "grain", "bucket"),)
+    __table_args__ = _bucket_indexes("rollup_entity")
 
     offer_id: Mapped[int | None] = mapped_column(ForeignKey("offer.id", ondelete="SET NULL"))
     lander_id: Mapped[int | None] = mapped_column(ForeignKey("lander.id", ondelete="SET NULL"))
@@ -71,7 +91,7 @@ class GeoRollup(CampaignRollupColumns, Base):
     """The entities by country, device type and OS."""
 
     __tablename__ = "rollup_geo"
-    __table_args__ = (Index("ix_rollup_geo_bucket", "workspace_id", "grain", "bucket"),)
+    __table_args__ = _bucket_indexes("rollup_geo")
 
     offer_id: Mapped[int | None] = mapped_column(ForeignKey("offer.id", ondelete="SET NULL"))
     lander_id: Mapped[int | None] = mapped_column(ForeignKey("lander.id", ondelete="SET NULL"))
@@ -107,7 +127,7 @@ class ZoneRollup(ZoneKeyColumn, CampaignRollupColumns, Base):
     """Campaign and source by var1 (the zone or placement ID most sources send) and device."""
 
     __tablename__ = "rollup_zone"
-    __table_args__ = (Index("ix_rollup_zone_bucket", "workspace_id", "grain", "bucket"),)
+    __table_args__ = _bucket_indexes("rollup_zone")
 
     var1: Mapped[str] = mapped_column(String(255))
     device_type: Mapped[str] = mapped_column(String(16))
@@ -119,7 +139,7 @@ class SourceZoneRollup(ZoneKeyColumn, RollupColumns, Base):
     fewer rows here than in ``rollup_zone`` (bench/RESULTS.md)."""
 
     __tablename__ = "rollup_source_zone"
-    __table_args__ = (Index("ix_rollup_source_zone_bucket", "workspace_id", "grain", "bucket"),)
+    __table_args__ = _bucket_indexes("rollup_source_zone")
 
     var1: Mapped[str] = mapped_column(String(255))
     device_type: Mapped[str] = mapped_column(String(16))

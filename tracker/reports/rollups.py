@@ -10,9 +10,10 @@ table takes 2.5-7 s; from these tables, tens to hundreds of milliseconds. So:
   Clicks that land later on a sealed hour are found through ``visit.clicked_at`` and their
   buckets rebuilt; manual cost updates rebuild theirs at once (``rebuild_range``). Rollups and
   raw visits thus never disagree: a report reads sealed hours from rollups and the rest from visits.
-- Conversions are rolled up with their visit's hour too (as rows of their own, ``visits`` = 0);
-  a postback or status change on a sealed hour is found through ``conversion.updated_at`` and
-  that hour's conversion rows rebuilt. A report refreshes stale rollups before it reads, so a
+- Conversions are rolled up with their visit's hour and day too (as rows of their own,
+  ``visits`` = 0; spans hold none: a report reads the conversion rows of their days); a postback
+  or status change on a sealed hour is found through ``conversion.updated_at`` and that hour's
+  and day's conversion rows rebuilt. A report refreshes stale rollups before it reads, so a
   late postback shows at once. ``prune_raw_visits`` deletes old raw visits (and, by cascade,
   their conversions): their totals stay in the rollups.
 - ``plan`` picks the smallest rollup holding every dimension a report groups or filters by;
@@ -21,7 +22,7 @@ table takes 2.5-7 s; from these tables, tens to hundreds of milliseconds. So:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,9 +74,14 @@ SEAL_DELAY = timedelta(hours=1)
 STALE_AFTER = timedelta(seconds=2)
 # Spans of 2, 4, 8, 16, 32 and 64 UTC days, aligned on the epoch, are summed from the day rows,
 # not from raw visits: cheap to rebuild, and right after raw visits were pruned. Any range of
-# whole days is at most two spans of each size and two days (a 30-day report: five or six
-# buckets). They replaced weeks, which left up to twelve single days around three or four weeks:
-# a zone report read 192,000 rows where spans read about 135,000 (bench/RESULTS.md).
+# whole days is the longest spans that fit, then at most two of each shorter span and two days
+# (a 30-day report: at most eight buckets). They replaced weeks, which left up to twelve single
+# days around three or four weeks: the 1 M benchmark's zone report read 192,000 rollup rows,
+# with spans 139,000 (bench/RESULTS.md).
+# Spans hold visit rows only. Conversions come late, days after their visits, and each late
+# postback would rebuild up to six spans (on the 1 M store, 100-350 ms a day, where its week
+# took 26); a report reads the few conversion rows of the spans' days instead (an index of
+# their own, ``ix_<rollup>_conversion_rows``).
 SPAN_GRAINS = tuple(SECONDS_PER_DAY * 2**n for n in range(1, 7))
 GRAINS = (SECONDS_PER_HOUR, SECONDS_PER_DAY, *SPAN_GRAINS)
 SUM_COLUMNS = (
@@ -306,19 +312,12 @@ def _build_conversions(
 
 
 def _build_spans(
-    session: DbSession,
-    spec: RollupSpec,
-    grain: int,
-    lo: int,
-    hi: int,
-    workspace_id: int | None,
-    conversions_only: bool = False,
+    session: DbSession, spec: RollupSpec, grain: int, lo: int, hi: int, workspace_id: int | None
 ) -> None:
-    """Sum the day rows of the spans of ``grain`` in [lo, hi) (aligned) into span rows; visit
-    rows and conversion rows (no visits) stay apart, as a conversion rebuild replaces the latter."""
+    """Sum the visit rows of the days of the spans of ``grain`` in [lo, hi) (aligned) into
+    span rows (spans hold no conversion rows, see ``SPAN_GRAINS``)."""
     table = spec.table
     span = (table.c.bucket // (grain // SECONDS_PER_DAY)).label("bucket")
-    conversion_row = table.c.visits == 0
     keys = [table.c.workspace_id, span, table.c.is_bot, *(table.c[c] for c in spec.stored_columns)]
     stmt = (
         select(*keys, *(func.sum(table.c[c]) for c in SUM_COLUMNS))
@@ -326,13 +325,12 @@ def _build_spans(
             table.c.grain == SECONDS_PER_DAY,
             table.c.bucket >= lo // SECONDS_PER_DAY,
             table.c.bucket < hi // SECONDS_PER_DAY,
+            table.c.visits > 0,
         )
-        .group_by(*keys, conversion_row)
+        .group_by(*keys)
     )
     if workspace_id is not None:
         stmt = stmt.where(table.c.workspace_id == workspace_id)
-    if conversions_only:
-        stmt = stmt.where(conversion_row)
     session.execute(
         insert(table).from_select(
             [table.c.grain, *(table.c[c] for c in _insert_columns(spec))],
@@ -411,7 +409,8 @@ def _rebuild(
     for spec in SPECS:
         _delete_buckets(session, spec, grain, lo, hi, workspace_id, conversions_only)
         if grain > SECONDS_PER_DAY:
-            _build_spans(session, spec, grain, lo, hi, workspace_id, conversions_only)
+            if not conversions_only:  # spans hold no conversion rows
+                _build_spans(session, spec, grain, lo, hi, workspace_id)
             continue
         if not conversions_only:
             _build_visits(session, spec, grain, lo, hi, workspace_id)
@@ -518,14 +517,17 @@ def _rebuild_late_changes(session: DbSession, state: RollupState, sealed: int) -
         - clicked
     )
     # Each changed hour, then each day and span holding one, once (several late postbacks of a
-    # day are common): whole where a visit changed, its conversion rows alone otherwise; days
-    # before spans, which are summed from them. Complete days and spans only, as refresh builds.
+    # day are common): whole where a visit changed, its conversion rows alone otherwise (spans
+    # have none); days before spans, which are summed from them. Complete days and spans only,
+    # as refresh builds.
     whole = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in clicked}
     changed = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in converted}
     for grain in GRAINS:
         complete_until = sealed if grain == SECONDS_PER_HOUR else _floor(sealed, grain)
         whole_buckets = {(w, _floor(at, grain)) for w, at in whole}
         changed_buckets = {(w, _floor(at, grain)) for w, at in changed} - whole_buckets
+        if grain > SECONDS_PER_DAY:
+            changed_buckets = set()  # spans hold no conversion rows
         for buckets, conversions_only in ((whole_buckets, False), (changed_buckets, True)):
             for workspace_id, lo in sorted(buckets):
                 if lo + grain <= complete_until:
@@ -645,17 +647,23 @@ class RollupPlan:
         make_scope: Callable[[FromClause, ColumnElement[Any]], Any],
     ) -> list[Select[Any]]:
         """One aggregate over the rollup table's rows of every part, grouped like the report:
-        the store groups a zone report's weeks and days together (170,000 rows into 55,000
-        groups at 1 M visits) faster than Python merges their groups."""
+        the store groups a zone report's spans, days and hours together (139,000 rows into
+        55,000 groups at 1 M visits) faster than Python merges their groups."""
         table = self.spec.table
         scope = make_scope(table, table.c.bucket * table.c.grain)
-        parts = [
-            and_(
-                table.c.grain == grain,
-                table.c.bucket >= lo // grain,
-                table.c.bucket < hi // grain,
+
+        def buckets(grain: int, lo: int, hi: int) -> ColumnElement[bool]:
+            return and_(
+                table.c.grain == grain, table.c.bucket >= lo // grain, table.c.bucket < hi // grain
             )
-            for grain, lo, hi in self.parts
+
+        parts = [buckets(grain, lo, hi) for grain, lo, hi in self.parts]
+        # Spans hold visit rows only: the conversion rows of their days.
+        parts += [
+            and_(buckets(SECONDS_PER_DAY, lo, hi), table.c.visits == 0)
+            for lo, hi in _joined(
+                (lo, hi) for grain, lo, hi in self.parts if grain > SECONDS_PER_DAY
+            )
         ]
         conditions = [
             table.c.workspace_id == query.workspace_id,
@@ -720,6 +728,17 @@ def columns_needed(query: Any) -> set[str]:
     for name in names:
         needed.update(DIMENSION_BY_NAME[name].columns_needed)
     return needed
+
+
+def _joined(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ranges, those that touch or overlap joined into one."""
+    joined: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if joined and lo <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(hi, joined[-1][1]))
+        else:
+            joined.append((lo, hi))
+    return joined
 
 
 def _cover(lo: int, hi: int, grains: Sequence[int]) -> list[tuple[int, int, int]]:
