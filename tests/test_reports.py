@@ -393,7 +393,7 @@ def test_zone_rollups_are_grouped_by_one_key_per_source_zone_and_device(
     finally:
         event.remove(engine, "before_cursor_execute", remember)
     rollup_statement = next(s for s in statements if "FROM rollup_source_zone" in s)
-    assert "GROUP BY rollup_source_zone.zone_key_id" in rollup_statement
+    assert "GROUP BY rollup_rows.zone_key_id" in rollup_statement
     assert any("None" in row and "z-9" in row for row in from_rollups["rows"])
     # New visits: a zone already numbered, and a new one; only the new one gets a key.
     add_visit(db, data.c1, now + timedelta(minutes=1), var1="z-9", device_type="tablet")
