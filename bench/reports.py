@@ -325,6 +325,9 @@ def generate(
             )
             if clicks and not is_bot and rng.random() < campaign["cr"] * 3.2:
                 status = rng.choices(["approved", "pending", "declined"], weights=[85, 10, 5])[0]
+                # Posted 1 to 600 minutes after the visit, changed since, never in the future.
+                posted = min(created + timedelta(minutes=rng.randint(1, 600)), end)
+                changed = min(created + timedelta(minutes=rng.randint(1, 600)), end)
                 conversion_rows.append(
                     {
                         "id": next_conversion,
@@ -341,8 +344,8 @@ def generate(
                         "payout": campaign["payout"],
                         "currency": "USD",
                         "visit_at": created,
-                        "created_at": created + timedelta(minutes=rng.randint(1, 600)),
-                        "updated_at": created + timedelta(minutes=rng.randint(1, 600)),
+                        "created_at": posted,
+                        "updated_at": max(posted, changed),
                         **{f"param{k}": "" for k in range(1, 6)},
                     }
                 )
@@ -429,8 +432,7 @@ INSERT INTO conversion (dedupe_key, workspace_id, visit_id, click_id, campaign_i
 SELECT click_id || '||', workspace_id, id, click_id, campaign_id, offer_id, network_id, '', '',
     CASE WHEN r_status < 0.85 THEN 'approved' WHEN r_status < 0.95 THEN 'pending'
         ELSE 'declined' END,
-    payout, 'USD', created_at, created_at + make_interval(mins => 1 + floor(r_created * 600)::int),
-    created_at + make_interval(mins => 1 + floor(r_updated * 600)::int),
+    payout, 'USD', created_at, posted, GREATEST(posted, changed),
     '', '', '', '', '', true, true, 'postback'
 FROM (
     SELECT v.id, v.click_id, v.workspace_id, v.campaign_id, v.offer_id, v.created_at,
@@ -449,6 +451,14 @@ FROM (
     WHERE v.r_convert < c.rate
     OFFSET 0
 ) AS converted
+CROSS JOIN LATERAL (
+    -- Posted 1 to 600 minutes after the visit, changed since, never in the future.
+    SELECT
+        LEAST(created_at + make_interval(mins => 1 + floor(r_created * 600)::int),
+            CAST(:end AS timestamp)) AS posted,
+        LEAST(created_at + make_interval(mins => 1 + floor(r_updated * 600)::int),
+            CAST(:end AS timestamp)) AS changed
+) AS posting
 """
 
 
@@ -508,6 +518,7 @@ def generate_in_server(
         "rates": [float(c["cr"]) * 3.2 for c in campaigns],
         "payouts": [c["payout"] for c in campaigns],
         "network_ids": [c["network_id"] for c in campaigns],
+        "end": end.replace(tzinfo=None),  # the columns hold UTC without a zone
     }
     with engine.connect() as conn:
         next_id = (conn.execute(select(func.max(Visit.id))).scalar() or 0) + 1
