@@ -417,8 +417,8 @@ def test_zone_rollups_are_grouped_by_one_key_per_source_zone_and_device(
 def test_rolled_up_money_is_exact_to_the_millionth(
     db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rollups sum money as floats (``rollups.rollup_sum``): large sums with every digit of the
-    six places still match the raw visits' exact sums."""
+    """Reports sum money as whole millionths (``rollups.money_sum``): large sums keep every digit
+    of the six places, from rollups as from raw visits."""
     ws = data.c1.workspace_id
     for n in range(60):
         at = AT - timedelta(days=n % 20, minutes=n)
@@ -433,6 +433,33 @@ def test_rolled_up_money_is_exact_to_the_millionth(
     assert _range_report(db, ws, *window, group_by="campaign").sources[0] == "rollup_entity"
     cost = from_rollups[0]["totals"]["cost"]
     assert cost > Decimal("7407407") and cost.as_tuple().exponent == -6
+    _raw_only(monkeypatch)
+    assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == from_rollups
+
+
+def test_money_sums_past_a_billion_keep_every_millionth(
+    db: Session, data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thirty days of the largest cost and payout a visit can have: their sums pass what 14
+    digits hold (spans of 16 days and more), and a float sum would end in ...971."""
+    ws = data.c1.workspace_id
+    most = "99999999.999999"
+    for n in range(1, 31):
+        at = AT - timedelta(days=n)
+        visit = add_visit(db, data.c1, at, cost=Decimal(most), var1="big")
+        add_conversion(db, visit, most, created_at=at, updated_at=at)
+    db.commit()
+    rollups.refresh_rollups(db, now=AT + timedelta(days=3))
+    db.commit()
+    window = ("2026-10-10", "2026-11-09")
+    levels = ("campaign", "traffic_source,var1,device_type")
+    args = {"from": [window[0]], "to": [window[1]], "group_by": ["campaign"]}
+    plan = rollups.plan(db, parse_report_args(args, ws, "UTC"))
+    assert plan is not None and max(grain for grain, _, _ in plan.parts) >= 16 * SECONDS_PER_DAY
+    from_rollups = [_range_snapshot(db, ws, *window, group_by=level) for level in levels]
+    for snapshot in from_rollups:
+        [row] = snapshot["rows"].values()
+        assert row["cost"] == row["revenue"] == Decimal("2999999999.999970")
     _raw_only(monkeypatch)
     assert [_range_snapshot(db, ws, *window, group_by=level) for level in levels] == from_rollups
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.extensions import Base
 from tracker.models.events import BigId, Conversion, Visit
-from tracker.models.types import Money, UTCDateTime, utcnow
+from tracker.models.types import Money, MoneySum, UTCDateTime, utcnow
 
 
 class RollupColumns:
@@ -46,10 +46,10 @@ class RollupColumns:
     visits: Mapped[int] = mapped_column(Integer)
     unique_visits: Mapped[int] = mapped_column(Integer)
     clicks: Mapped[int] = mapped_column(Integer)
-    cost: Mapped[Decimal] = mapped_column(Money)
+    cost: Mapped[Decimal] = mapped_column(MoneySum)
     conversions: Mapped[int] = mapped_column(Integer, default=0)
-    revenue: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
-    conversion_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    revenue: Mapped[Decimal] = mapped_column(MoneySum, default=Decimal("0"))
+    conversion_cost: Mapped[Decimal] = mapped_column(MoneySum, default=Decimal("0"))
 
 
 def _bucket_indexes(table: str) -> tuple[Index, Index]:

@@ -33,6 +33,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Money: exact decimals with six places (payouts like 0.000350 per CPM visit are real).
 Money = Numeric(14, 6, asdecimal=True)
+# Sums of money in rollups: a 64-day span of one busy campaign may pass Money's 100 million.
+MoneySum = Numeric(18, 6, asdecimal=True)
 ZERO = Decimal("0")
 
 

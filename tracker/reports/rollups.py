@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Float,
     FromClause,
     Select,
     and_,
@@ -42,7 +42,6 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    type_coerce,
     union_all,
     update,
 )
@@ -59,7 +58,7 @@ from tracker.models.rollups import (
     ZoneKey,
     ZoneRollup,
 )
-from tracker.models.types import Money, utcnow
+from tracker.models.types import utcnow
 from tracker.reports.dimensions import DIMENSION_BY_NAME, epoch_expression
 from tracker.reports.periods import (
     EPOCH,
@@ -94,7 +93,8 @@ SUM_COLUMNS = (
     "conversion_cost",
 )
 
-# What a report reads of a rollup per group, in ``Sums`` order (cost: of visits and conversions).
+# What a report reads of a rollup per group, in ``Sums`` order (cost: of visits and conversions;
+# money in whole millionths, see ``money_sum``).
 REPORT_SUMS = ("visits", "unique_visits", "clicks", "conversions", "revenue", "cost")
 
 
@@ -162,6 +162,31 @@ def _floor(epoch: int, grain: int) -> int:
     return epoch - epoch % grain
 
 
+# --- money ------------------------------------------------------------------------------------
+
+
+MICROS = 1_000_000
+MONEY_COLUMNS = frozenset({"cost", "revenue", "conversion_cost"})
+
+
+def _stored_money_sum(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """SUM of money to store in a rollup row. PostgreSQL's numeric sum is exact. SQLite's is a
+    float sum, off by millionths past a billion (thirty days of 99,999,999.999999 end in
+    ...971): it adds whole millionths and stores the float nearest to their exact sum, which a
+    report reads back exactly (``money_sum``)."""
+    if dialect == "sqlite":
+        return money_sum(column) / float(MICROS)
+    return func.sum(column)
+
+
+def money_sum(column: ColumnElement[Any]) -> ColumnElement[int]:
+    """SUM of money as whole millionths, a BIGINT: exact for any sum on either store. A float
+    sum is not (SQLite keeps money as floats; thirty of 99,999,999.999999 add up to ...971),
+    and PostgreSQL's numeric SUM is slow: on the 10 M zone report's statement numeric took
+    596 ms, whole millionths 503, floats 431 (bench/RESULTS.md)."""
+    return cast(func.sum(cast(func.round(column * MICROS), BigInteger)), BigInteger)
+
+
 # --- building buckets ------------------------------------------------------------------------
 
 
@@ -224,7 +249,7 @@ def _visit_side(spec: RollupSpec, grain: int, dialect: str) -> Select[Any]:
             func.count(),
             func.sum(case((visit.c.is_unique == true(), 1), else_=0)),
             func.sum(visit.c.clicks),
-            func.sum(visit.c.cost),
+            _stored_money_sum(visit.c.cost, dialect),
             literal(0),
             literal(0),
             literal(0),
@@ -272,7 +297,8 @@ def _build_conversions(
     """Add the conversions of visits in [lo, hi) to ``spec``'s table, as rows of their own."""
     visit = Visit.__table__
     conversion = Conversion.__table__
-    keys = _visit_keys(spec, grain, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    keys = _visit_keys(spec, grain, dialect)
     counts, pays, conversion_cost = conversion_measures()
     stmt = (
         select(
@@ -282,8 +308,8 @@ def _build_conversions(
             literal(0),
             literal(0),
             func.sum(case((counts, 1), else_=0)),
-            func.sum(type_coerce(case((pays, conversion.c.payout), else_=0), Money)),
-            func.sum(type_coerce(conversion_cost, Money)),
+            _stored_money_sum(case((pays, conversion.c.payout), else_=0), dialect),
+            _stored_money_sum(conversion_cost, dialect),
         )
         .select_from(
             _with_zone_key(
@@ -317,10 +343,15 @@ def _build_spans(
     """Sum the visit rows of the days of the spans of ``grain`` in [lo, hi) (aligned) into
     span rows (spans hold no conversion rows, see ``SPAN_GRAINS``)."""
     table = spec.table
+    dialect = session.get_bind().dialect.name
     span = (table.c.bucket // (grain // SECONDS_PER_DAY)).label("bucket")
     keys = [table.c.workspace_id, span, table.c.is_bot, *(table.c[c] for c in spec.stored_columns)]
+    sums = [
+        _stored_money_sum(table.c[c], dialect) if c in MONEY_COLUMNS else func.sum(table.c[c])
+        for c in SUM_COLUMNS
+    ]
     stmt = (
-        select(*keys, *(func.sum(table.c[c]) for c in SUM_COLUMNS))
+        select(*keys, *sums)
         .where(
             table.c.grain == SECONDS_PER_DAY,
             table.c.bucket >= lo // SECONDS_PER_DAY,
@@ -351,7 +382,7 @@ def conversion_measures() -> tuple[ColumnElement[bool], ColumnElement[bool], Col
         (and_(campaign.c.cost_model == CostModel.CPA.value, counts), cost_value),
         (
             and_(campaign.c.cost_model == CostModel.REVSHARE.value, pays),
-            conversion.c.payout * cost_value / 100,
+            func.round(conversion.c.payout * cost_value / 100, 6),  # money has six places
         ),
         else_=0,
     )
@@ -596,32 +627,6 @@ def prune_raw_visits(session: DbSession, retention_days: int, now: datetime | No
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def money_sum(session: DbSession, column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """SUM of a column as the store's own number: SQLite sums money as floats anyway, so its
-    sums come back as floats (rounded to six places once per group, not once per row)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return type_coerce(func.sum(column), Float)
-    return func.sum(column)
-
-
-MONEY_COLUMNS = frozenset({"cost", "revenue", "conversion_cost"})
-
-
-def rollup_sum(session: DbSession, name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """SUM of a rollup column; money as a float, as on SQLite, rounded to six places per group
-    by the report. Exact to the millionth: a group adds at most about 150 rollup rows (a
-    1,100-day report's 17 longest spans, two of each shorter span and two days around them,
-    46 edge hours in a time zone off UTC, visit and conversion rows apart), each a whole number
-    of millionths, so even the worst-case error of a float sum stays under half a millionth for
-    sums up to about fifteen million (2 n 2^-53 S < 0.5e-6); typical errors are far smaller.
-    PostgreSQL's numeric sums took 150 of the 10 M zone report's 570 ms (bench/RESULTS.md)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return money_sum(session, column)  # its sums of money are floats already
-    if name in MONEY_COLUMNS:
-        return type_coerce(func.sum(cast(column, Float)), Float)
-    return func.sum(column)
-
-
 # --- planning ---------------------------------------------------------------------------------
 
 
@@ -652,10 +657,13 @@ class RollupPlan:
         rows = self._rows(query)
         scope = make_scope(rows, rows.c.bucket * rows.c.grain)
         conditions = filter_conditions(session, scope, resolved)
-        # A row's cost is its visits' or its conversions' (never both): one sum of the two.
-        measures: dict[str, ColumnElement[Any]] = {c: rows.c[c] for c in REPORT_SUMS if c != "cost"}
-        measures["cost"] = rows.c.cost + rows.c.conversion_cost
-        sums = [rollup_sum(session, c, measures[c]).label(c) for c in REPORT_SUMS]
+        # In ``REPORT_SUMS`` order. A row's cost is its visits' or its conversions' (never
+        # both): one sum of the two.
+        sums = [
+            *(func.sum(rows.c[c]).label(c) for c in REPORT_SUMS[:4]),
+            money_sum(rows.c.revenue).label("revenue"),
+            money_sum(rows.c.cost + rows.c.conversion_cost).label("cost"),
+        ]
         if self._by_zone_keys(query):
             return [self._by_zone_key(query, rows, scope, conditions, sums)]
         dims = [scope.expression(DIMENSION_BY_NAME[n]) for n in query.group_by]

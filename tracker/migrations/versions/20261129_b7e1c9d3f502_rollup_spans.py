@@ -6,6 +6,9 @@ of each shorter span and two days; weeks left up to twelve single days around th
 Spans hold no conversion rows (weeks did): a late postback would rebuild up to six of them.
 Reports read the conversion rows of the spans' days instead, through an index of their own.
 
+Rollup money columns widen from 14 to 18 digits: 64 days of one busy campaign may pass the
+100 million that a single payout or cost never does.
+
 Revision ID: b7e1c9d3f502
 Revises: d2f6b8e4a153
 Create Date: 2026-11-29
@@ -24,6 +27,7 @@ DAY = 86400
 WEEK_DAYS = 7
 SPAN_DAYS = (2, 4, 8, 16, 32, 64)
 SUMS = "visits, unique_visits, clicks, cost, conversions, revenue, conversion_cost"
+MONEY_COLUMNS = ("cost", "revenue", "conversion_cost")
 KEYS = {
     "rollup_entity": "campaign_id, traffic_source_id, offer_id, lander_id, flow_id",
     "rollup_geo": "campaign_id, traffic_source_id, offer_id, lander_id, country, device_type, os",
@@ -52,8 +56,20 @@ def _delete_grains(table: str, days: tuple[int, ...]) -> None:
     op.execute(f"DELETE FROM {table} WHERE grain IN ({grains})")
 
 
+def _money_digits(table: str, before: int, after: int) -> None:
+    with op.batch_alter_table(table) as batch_op:
+        for column in MONEY_COLUMNS:
+            batch_op.alter_column(
+                column,
+                existing_type=sa.Numeric(before, 6),
+                type_=sa.Numeric(after, 6),
+                existing_nullable=False,
+            )
+
+
 def upgrade():
     for table, keys in KEYS.items():
+        _money_digits(table, 14, 18)
         conversion_rows = sa.text("visits = 0")
         op.create_index(
             op.f(f"ix_{table}_conversion_rows"),
@@ -72,3 +88,4 @@ def downgrade():
         _delete_grains(table, SPAN_DAYS)
         _sum_days(table, keys, WEEK_DAYS, visit_rows_only=False)
         op.drop_index(op.f(f"ix_{table}_conversion_rows"), table_name=table)
+        _money_digits(table, 18, 14)
