@@ -6,7 +6,7 @@ table takes 2.5-7 s; from these tables, tens to hundreds of milliseconds. So:
 
 - ``refresh_rollups`` (the worker, or a report that finds them stale) rolls up every hour that
   ended more than ``SEAL_DELAY`` ago, each UTC day once all its hours are sealed, and each
-  span (2, 4, ... 64 UTC days, ``SPAN_GRAINS``) once all its days are, from their day rows.
+  span (2, 4, ... 64 UTC days, ``SPAN_GRAINS``) once all its days are, from its two halves.
   Clicks that land later on a sealed hour are found through ``visit.clicked_at`` and their
   buckets rebuilt; manual cost updates rebuild theirs at once (``rebuild_range``). Rollups and
   raw visits thus never disagree: a report reads sealed hours from rollups and the rest from visits.
@@ -71,12 +71,12 @@ from tracker.reports.periods import (
 SEAL_DELAY = timedelta(hours=1)
 # A report refreshes the rollups itself when the last refresh is older than this.
 STALE_AFTER = timedelta(seconds=2)
-# Spans of 2, 4, 8, 16, 32 and 64 UTC days, aligned on the epoch, are summed from the day rows,
-# not from raw visits: cheap to rebuild, and right after raw visits were pruned. Any range of
-# whole days is the longest spans that fit, then at most two of each shorter span and two days
-# (a 30-day report: at most eight buckets). They replaced weeks, which left up to twelve single
-# days around three or four weeks: the 1 M benchmark's zone report read 192,000 rollup rows,
-# with spans 139,000 (bench/RESULTS.md).
+# Spans of 2, 4, 8, 16, 32 and 64 UTC days, aligned on the epoch, are summed from their halves
+# (two days, or two spans half as long), not from raw visits: cheap to rebuild, and right after
+# raw visits were pruned. Any range of whole days is the longest spans that fit, then at most
+# two of each shorter span and two days (a 30-day report: at most eight buckets). They replaced
+# weeks, which left up to twelve single days around three or four weeks: the 1 M benchmark's
+# zone report read 192,000 rollup rows, with spans 139,000 (bench/RESULTS.md).
 # Spans hold visit rows only. Conversions come late, days after their visits, and each late
 # postback would rebuild up to six spans (on the 1 M store, 100-350 ms a day, where its week
 # took 26); a report reads the few conversion rows of the spans' days instead (an index of
@@ -340,11 +340,14 @@ def _build_conversions(
 def _build_spans(
     session: DbSession, spec: RollupSpec, grain: int, lo: int, hi: int, workspace_id: int | None
 ) -> None:
-    """Sum the visit rows of the days of the spans of ``grain`` in [lo, hi) (aligned) into
-    span rows (spans hold no conversion rows, see ``SPAN_GRAINS``)."""
+    """Sum each span of ``grain`` in [lo, hi) (aligned) from its two halves: the visit rows of
+    its two days, or its two spans of half the length, built before it (a span of 64 days
+    reads about 110,000 rows of the 1 M store's zone rollup, not 640,000 day rows). Spans hold
+    visit rows only (see ``SPAN_GRAINS``)."""
     table = spec.table
     dialect = session.get_bind().dialect.name
-    span = (table.c.bucket // (grain // SECONDS_PER_DAY)).label("bucket")
+    half = grain // 2
+    span = (table.c.bucket // 2).label("bucket")
     keys = [table.c.workspace_id, span, table.c.is_bot, *(table.c[c] for c in spec.stored_columns)]
     sums = [
         _stored_money_sum(table.c[c], dialect) if c in MONEY_COLUMNS else func.sum(table.c[c])
@@ -353,10 +356,10 @@ def _build_spans(
     stmt = (
         select(*keys, *sums)
         .where(
-            table.c.grain == SECONDS_PER_DAY,
-            table.c.bucket >= lo // SECONDS_PER_DAY,
-            table.c.bucket < hi // SECONDS_PER_DAY,
-            table.c.visits > 0,
+            table.c.grain == half,
+            table.c.bucket >= lo // half,
+            table.c.bucket < hi // half,
+            table.c.visits > 0,  # a day's conversion rows stay out
         )
         .group_by(*keys)
     )
@@ -500,7 +503,7 @@ def refresh_rollups(session: DbSession, now: datetime | None = None) -> RefreshO
         _build(session, SECONDS_PER_HOUR, sealed, target, None)
         new_hours = (target - sealed) // SECONDS_PER_HOUR
         # Days completed by this step (each day whose last hour is now sealed), then the spans
-        # completed by it, from their (now complete) day rows.
+        # completed by it, each from its (now complete) halves, shortest first.
         for grain in GRAINS[1:]:
             lo = _floor(sealed, grain)
             hi = _floor(target, grain)  # buckets before this one are complete
@@ -549,8 +552,8 @@ def _rebuild_late_changes(session: DbSession, state: RollupState, sealed: int) -
     )
     # Each changed hour, then each day and span holding one, once (several late postbacks of a
     # day are common): whole where a visit changed, its conversion rows alone otherwise (spans
-    # have none); days before spans, which are summed from them. Complete days and spans only,
-    # as refresh builds.
+    # have none); days before spans, shortest first, as each is summed from its halves.
+    # Complete days and spans only, as refresh builds.
     whole = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in clicked}
     changed = {(int(w), int(h) * SECONDS_PER_HOUR) for w, h in converted}
     for grain in GRAINS:
@@ -581,7 +584,7 @@ def _rebuild_hours(
     if hi <= lo:
         return
     _rebuild(session, SECONDS_PER_HOUR, lo, hi, workspace_id, conversions_only)
-    for grain in GRAINS[1:]:  # days, then the spans summed from them
+    for grain in GRAINS[1:]:  # days, then the spans, each summed from its halves
         grain_lo = _floor(lo, grain)
         grain_hi = min(-(-hi // grain) * grain, _floor(sealed, grain))
         if grain_hi > grain_lo:
