@@ -111,9 +111,9 @@ def test_a_buyer_sets_up_a_campaign_and_a_visitor_lands(
         url,
     ), url
     page.click("button[data-copy='#campaign-url']")
-    page.wait_for_function(
-        "document.querySelector(\"button[data-copy='#campaign-url']\").textContent === 'Copied'"
-    )
+    # A selector, not wait_for_function: its polling evaluates a string, which the page's CSP
+    # forbids (it failed whenever the first check came before the copy).
+    page.wait_for_selector("button[data-copy='#campaign-url']:text-is('Copied')")
     page.goto(f"{live_server}/campaigns")
     assert "Quiz page → 2 offers" in page.inner_text("table.setup-list")
     _shot(page, "campaigns")

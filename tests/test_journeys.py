@@ -208,9 +208,9 @@ def test_1_a_buyer_sets_up_a_campaign_with_a_flow_and_copies_its_url(
     # Copy its URL, as the buyer would to paste it into PropellerAds.
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
     page.click("button[data-copy='#campaign-url']")
-    page.wait_for_function(
-        "document.querySelector(\"button[data-copy='#campaign-url']\").textContent === 'Copied'"
-    )
+    # A selector, not wait_for_function: its polling evaluates a string, which the page's CSP
+    # forbids (it failed whenever the first check came before the copy).
+    page.wait_for_selector("button[data-copy='#campaign-url']:text-is('Copied')")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == page.input_value("#campaign-url")
     assert re.fullmatch(
