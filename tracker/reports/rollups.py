@@ -266,8 +266,16 @@ def _in_bucket_order(grain: int, stmt: Select[Any]) -> Select[Any]:
     return select(literal(grain), *rows.c).order_by(rows.c.bucket)
 
 
-def _insert_columns(spec: RollupSpec) -> list[str]:
-    return ["workspace_id", "bucket", "is_bot", *spec.stored_columns, *SUM_COLUMNS]
+def _insert_rows(session: DbSession, spec: RollupSpec, grain: int, stmt: Select[Any]) -> None:
+    """Insert a build's rows (workspace, bucket, bot, the spec's columns, the sums) at ``grain``,
+    in bucket order."""
+    table = spec.table
+    columns = ["workspace_id", "bucket", "is_bot", *spec.stored_columns, *SUM_COLUMNS]
+    session.execute(
+        insert(table).from_select(
+            [table.c.grain, *(table.c[c] for c in columns)], _in_bucket_order(grain, stmt)
+        )
+    )
 
 
 def _build_visits(
@@ -281,14 +289,7 @@ def _build_visits(
     )
     if workspace_id is not None:
         stmt = stmt.where(visit.c.workspace_id == workspace_id)
-    table = spec.table
-    columns = _insert_columns(spec)
-    session.execute(
-        insert(table).from_select(
-            [table.c.grain, *(table.c[c] for c in columns)],
-            _in_bucket_order(grain, stmt),
-        )
-    )
+    _insert_rows(session, spec, grain, stmt)
 
 
 def _build_conversions(
@@ -328,13 +329,7 @@ def _build_conversions(
     )
     if workspace_id is not None:
         stmt = stmt.where(conversion.c.workspace_id == workspace_id)
-    table = spec.table
-    session.execute(
-        insert(table).from_select(
-            [table.c.grain, *(table.c[c] for c in _insert_columns(spec))],
-            _in_bucket_order(grain, stmt),
-        )
-    )
+    _insert_rows(session, spec, grain, stmt)
 
 
 def _build_spans(
@@ -365,12 +360,7 @@ def _build_spans(
     )
     if workspace_id is not None:
         stmt = stmt.where(table.c.workspace_id == workspace_id)
-    session.execute(
-        insert(table).from_select(
-            [table.c.grain, *(table.c[c] for c in _insert_columns(spec))],
-            _in_bucket_order(grain, stmt),
-        )
-    )
+    _insert_rows(session, spec, grain, stmt)
 
 
 def conversion_measures() -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[Any]]:
@@ -419,14 +409,25 @@ def _delete_buckets(
     session.execute(stmt)
 
 
-def _build(session: DbSession, grain: int, lo: int, hi: int, workspace_id: int | None) -> None:
-    if grain <= SECONDS_PER_DAY:
+def _build(
+    session: DbSession,
+    grain: int,
+    lo: int,
+    hi: int,
+    workspace_id: int | None,
+    conversions_only: bool = False,
+) -> None:
+    """Roll up [lo, hi) at ``grain`` into every rollup, whose buckets there hold nothing of what
+    is built: hours and days from raw visits and conversions, spans from their halves."""
+    if grain <= SECONDS_PER_DAY and not conversions_only:
         _add_zone_keys(session, lo, hi, workspace_id)
     for spec in SPECS:
         if grain > SECONDS_PER_DAY:
-            _build_spans(session, spec, grain, lo, hi, workspace_id)
+            if not conversions_only:  # spans hold no conversion rows
+                _build_spans(session, spec, grain, lo, hi, workspace_id)
             continue
-        _build_visits(session, spec, grain, lo, hi, workspace_id)
+        if not conversions_only:
+            _build_visits(session, spec, grain, lo, hi, workspace_id)
         _build_conversions(session, spec, grain, lo, hi, workspace_id)
 
 
@@ -438,17 +439,11 @@ def _rebuild(
     workspace_id: int | None,
     conversions_only: bool = False,
 ) -> None:
-    if grain <= SECONDS_PER_DAY and not conversions_only:
-        _add_zone_keys(session, lo, hi, workspace_id)
+    """Empty the buckets of [lo, hi) at ``grain`` (their conversion rows alone, or all), then
+    build them again."""
     for spec in SPECS:
         _delete_buckets(session, spec, grain, lo, hi, workspace_id, conversions_only)
-        if grain > SECONDS_PER_DAY:
-            if not conversions_only:  # spans hold no conversion rows
-                _build_spans(session, spec, grain, lo, hi, workspace_id)
-            continue
-        if not conversions_only:
-            _build_visits(session, spec, grain, lo, hi, workspace_id)
-        _build_conversions(session, spec, grain, lo, hi, workspace_id)
+    _build(session, grain, lo, hi, workspace_id, conversions_only)
 
 
 # --- state and refresh ---------------------------------------------------------------------------
@@ -508,9 +503,7 @@ def refresh_rollups(session: DbSession, now: datetime | None = None) -> RefreshO
             lo = _floor(sealed, grain)
             hi = _floor(target, grain)  # buckets before this one are complete
             if hi > lo:
-                for spec in SPECS:
-                    _delete_buckets(session, spec, grain, lo, hi, None)
-                _build(session, grain, lo, hi, None)
+                _rebuild(session, grain, lo, hi, None)
     state.sealed_until = max(target, sealed)
     state.clicks_checked_at = now
     session.flush()
@@ -682,14 +675,12 @@ class RollupPlan:
         OR of the ranges, SQLite without statistics (no ANALYZE has run) read every row of the
         workspace instead: 320 against 160 ms for the 1 M benchmark's zone report."""
         table = self.spec.table
+        names: list[str] = []
+        grouped_by_key: frozenset[str] = frozenset()
         if self._by_zone_keys(query):  # the key stands for the source, var1 and device type
             names = ["zone_key_id", "traffic_source_id"]
-            for name in [n for n in query.group_by if n not in ZONE_KEYED_LEVELS]:
-                names += DIMENSION_BY_NAME[name].columns_needed
-            for flt in query.filters:
-                names += DIMENSION_BY_NAME[flt.dimension].columns_needed
-        else:
-            names = sorted(columns_needed(query))
+            grouped_by_key = ZONE_KEYED_LEVELS
+        names += sorted(columns_needed(query, grouped_by_key))
         columns = [table.c[n] for n in dict.fromkeys(["grain", "bucket", *names, *SUM_COLUMNS])]
         common = [table.c.workspace_id == query.workspace_id]
         if not query.include_bots:
@@ -750,8 +741,10 @@ ZONE_KEY_LEVELS = frozenset({"var1", "device_type"})
 ZONE_KEYED_LEVELS = ZONE_KEY_LEVELS | {"traffic_source"}
 
 
-def columns_needed(query: Any) -> set[str]:
-    names = set(query.group_by) | {f.dimension for f in query.filters}
+def columns_needed(query: Any, grouped_elsewhere: frozenset[str] = frozenset()) -> set[str]:
+    """The rollup columns the report's levels and filters read, but those of the levels in
+    ``grouped_elsewhere`` (the zone key's)."""
+    names = (set(query.group_by) - grouped_elsewhere) | {f.dimension for f in query.filters}
     needed: set[str] = set()
     for name in names:
         needed.update(DIMENSION_BY_NAME[name].columns_needed)
