@@ -100,7 +100,6 @@ def test_demo_fills_an_empty_store_and_prints_one_line(cli: CliRunner, db: Sessi
     # Conversions arrived as postbacks: statuses, event types, refusals, all in the log.
     conversions = db.scalars(select(Conversion)).all()
     assert 0.003 * len(visits) <= len(conversions) <= 0.04 * len(visits)
-    assert {"approved", "pending"} <= {c.status for c in conversions}  # recent ones pend
     assert len({c.et for c in conversions}) >= 2
     assert all(
         c.visit_at == next(v for v in visits if v.id == c.visit_id).created_at
@@ -191,6 +190,16 @@ def _fingerprint(db: Session) -> list[tuple[Any, ...]]:
         )
     ).all()
     return [tuple(r) for r in rows] + [tuple(c) for c in conversions]
+
+
+def test_recent_conversions_of_the_demo_pend(app: Flask, db: Session) -> None:
+    """Networks settle conversions hours to days later, so some recent ones are pending. At a
+    fixed moment: the command's own run (above) is at the real time, and its 20 or so
+    conversions held no pending one when run at some minutes of the day (20:51 UTC)."""
+    now = datetime(2026, 11, 29, 18, tzinfo=UTC)
+    build_demo(db, app.config["SETTINGS"], DemoOptions(days=3, visits=2000, seed=5), now=now)
+    db.commit()
+    assert {"approved", "pending"} <= set(db.scalars(select(Conversion.status)))
 
 
 def test_same_seed_same_month(app: Flask, db: Session) -> None:
